@@ -1,0 +1,150 @@
+//! Store configuration.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::format;
+
+/// How a store is laid out and how much memory it may use.
+///
+/// Build one with [`Config::new`] and adjust the public fields, or
+/// deserialize it (every field but `dir` has a default):
+///
+/// ```
+/// let cfg = chunklog::Config::new("/var/lib/node1/raft-log");
+/// assert_eq!(cfg.chunk_max_size, 64 * 1024 * 1024);
+/// ```
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The log directory. Created if missing. Holds a `LOCK` file and the
+    /// chunk files; nothing else in it is touched.
+    pub dir: PathBuf,
+
+    /// A chunk is sealed and a new one started once it holds at least this
+    /// many bytes. Default 64 MiB; at most 2 GiB.
+    #[serde(default = "defaults::chunk_max_size")]
+    pub chunk_max_size: u64,
+
+    /// A chunk is sealed and a new one started once it holds this many
+    /// records. Default 1,048,576. Smaller chunks free disk space sooner
+    /// after a purge; larger ones mean fewer files.
+    #[serde(default = "defaults::chunk_max_records")]
+    pub chunk_max_records: u64,
+
+    /// Upper bound, in payload bytes, of the cache of recently appended
+    /// entries. 0 turns the cache off. Default 64 MiB.
+    #[serde(default = "defaults::cache_max_bytes")]
+    pub cache_max_bytes: usize,
+
+    /// Upper bound, in entries, of the cache of recently appended entries.
+    /// 0 turns the cache off. Default 65,536.
+    #[serde(default = "defaults::cache_max_entries")]
+    pub cache_max_entries: usize,
+
+    /// When this many encoded bytes are queued for the flush thread,
+    /// `append` blocks until the queue drains below it (back-pressure).
+    /// Default 64 MiB.
+    #[serde(default = "defaults::flush_queue_max_bytes")]
+    pub flush_queue_max_bytes: usize,
+
+    /// A short tag (at most 32 bytes) written into every chunk header and
+    /// checked on open, so a directory written by one user of the engine
+    /// (say, one payload codec) is never read by another. The openraft
+    /// adapters set their own. Default empty.
+    #[serde(default)]
+    pub tag: String,
+}
+
+pub(crate) mod defaults {
+    pub fn chunk_max_size() -> u64 {
+        64 * 1024 * 1024
+    }
+    pub fn chunk_max_records() -> u64 {
+        1 << 20
+    }
+    pub fn cache_max_bytes() -> usize {
+        64 * 1024 * 1024
+    }
+    pub fn cache_max_entries() -> usize {
+        1 << 16
+    }
+    pub fn flush_queue_max_bytes() -> usize {
+        64 * 1024 * 1024
+    }
+}
+
+impl Config {
+    /// A configuration with every default, for the log directory `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Config {
+            dir: dir.into(),
+            chunk_max_size: defaults::chunk_max_size(),
+            chunk_max_records: defaults::chunk_max_records(),
+            cache_max_bytes: defaults::cache_max_bytes(),
+            cache_max_entries: defaults::cache_max_entries(),
+            flush_queue_max_bytes: defaults::flush_queue_max_bytes(),
+            tag: String::new(),
+        }
+    }
+
+    /// Sets `chunk_max_size` (builder style).
+    pub fn chunk_max_size(mut self, bytes: u64) -> Self {
+        self.chunk_max_size = bytes;
+        self
+    }
+
+    /// Sets `chunk_max_records` (builder style).
+    pub fn chunk_max_records(mut self, records: u64) -> Self {
+        self.chunk_max_records = records;
+        self
+    }
+
+    /// Sets both cache limits (builder style); `(0, 0)` turns the cache off.
+    pub fn cache(mut self, max_bytes: usize, max_entries: usize) -> Self {
+        self.cache_max_bytes = max_bytes;
+        self.cache_max_entries = max_entries;
+        self
+    }
+
+    /// Sets `flush_queue_max_bytes` (builder style).
+    pub fn flush_queue_max_bytes(mut self, bytes: usize) -> Self {
+        self.flush_queue_max_bytes = bytes;
+        self
+    }
+
+    /// Sets the chunk tag (builder style).
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.tag = tag.into();
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.chunk_max_size == 0 || self.chunk_max_size > format::MAX_CHUNK_SIZE {
+            return Err(Error::InvalidConfig(format!(
+                "chunk_max_size must be within 1..={}, got {}",
+                format::MAX_CHUNK_SIZE,
+                self.chunk_max_size
+            )));
+        }
+        if self.chunk_max_records < 2 {
+            return Err(Error::InvalidConfig(format!(
+                "chunk_max_records must be at least 2 (the checkpoint and one record), got {}",
+                self.chunk_max_records
+            )));
+        }
+        if self.tag.len() > format::MAX_TAG_LEN {
+            return Err(Error::InvalidConfig(format!(
+                "tag must be at most {} bytes, got {}",
+                format::MAX_TAG_LEN,
+                self.tag.len()
+            )));
+        }
+        if self.flush_queue_max_bytes == 0 {
+            return Err(Error::InvalidConfig("flush_queue_max_bytes must be positive".into()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,257 @@
+//! The background flush thread and its queue.
+//!
+//! Appenders encode records into [`Segment`]s on their own thread; the one
+//! flush thread takes everything queued at once, writes each segment with
+//! one positional write, makes it durable with one `fdatasync` (plus the
+//! directory when a chunk was created), and only then fires the callbacks
+//! of everything that sync covered, in submission order. There is no
+//! timer: an idle queue is synced at once, and whatever arrives during an
+//! fsync goes into the next one (group commit).
+//!
+//! A failed write or sync is never retried: the store turns poisoned and
+//! every pending and later callback gets [`Error::Poisoned`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::chunk::{self, ChunkInfo};
+use crate::error::{Error, Result};
+use crate::io::VfsFile;
+use crate::store::Core;
+
+/// A flush callback: receives `Ok(())` once everything submitted before it
+/// is durable, or the error that made that impossible.
+pub type Callback = Box<dyn FnOnce(Result<()>) + Send + 'static>;
+
+/// Encoded bytes bound for one chunk file, contiguous from `start`.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub chunk: u64,
+    pub start: u64,
+    pub bytes: Vec<u8>,
+    /// The chunk file must be created (`create_new`) before this write.
+    pub create: bool,
+    /// The segment ends with the chunk's footer: sync the file after it.
+    pub seal: bool,
+}
+
+impl Segment {
+    pub fn end(&self) -> u64 {
+        self.start + self.bytes.len() as u64
+    }
+
+    /// The bytes at `[offset, offset + len)` of the chunk, if this segment holds them.
+    pub fn get(&self, chunk: u64, offset: u64, len: usize) -> Option<&[u8]> {
+        if chunk != self.chunk || offset < self.start || offset + len as u64 > self.end() {
+            return None;
+        }
+        let s = (offset - self.start) as usize;
+        Some(&self.bytes[s..s + len])
+    }
+}
+
+/// What the appenders hand to the flush thread.
+#[derive(Default)]
+pub(crate) struct Queue {
+    /// Segments not taken yet; the last one may still grow.
+    pub segments: Vec<Segment>,
+    /// Segments taken by the flush thread and not yet durable; readers
+    /// serve un-synced entries from here.
+    pub inflight: Vec<Arc<Segment>>,
+    pub callbacks: Vec<Callback>,
+    /// Encoded bytes queued or in flight (for back-pressure).
+    pub bytes: usize,
+    /// After the next sync, delete sealed chunks with ids below this.
+    pub purge_below: Option<u64>,
+    pub poisoned: Option<String>,
+    pub shutdown: bool,
+}
+
+impl Queue {
+    pub fn check(&self) -> Result<()> {
+        match &self.poisoned {
+            Some(cause) => Err(Error::Poisoned { cause: cause.clone() }),
+            None if self.shutdown => Err(Error::Closed),
+            None => Ok(()),
+        }
+    }
+
+    fn has_work(&self) -> bool {
+        !self.segments.is_empty() || !self.callbacks.is_empty() || self.purge_below.is_some()
+    }
+}
+
+struct Batch {
+    segments: Vec<Arc<Segment>>,
+    callbacks: Vec<Callback>,
+    purge_below: Option<u64>,
+    bytes: usize,
+}
+
+/// The flush thread's body. `tail` is the open chunk's file.
+pub(crate) fn run(core: Arc<Core>, mut tail: (u64, Arc<dyn VfsFile>)) {
+    loop {
+        let Some(batch) = take(&core) else { return };
+        let result = write_and_sync(&core, &mut tail, &batch.segments);
+        match result {
+            Ok(created) => {
+                publish(&core, &batch, created);
+                for cb in batch.callbacks {
+                    cb(Ok(()));
+                }
+                if let Some(below) = batch.purge_below {
+                    delete_chunks_below(&core, below, tail.0);
+                }
+            }
+            Err(e) => {
+                let cause = e.to_string();
+                tracing::error!(error = %e, "chunklog flush failed; the store is poisoned and must be reopened");
+                let pending = {
+                    let mut q = core.queue.lock();
+                    q.poisoned = Some(cause.clone());
+                    core.space_cv.notify_all();
+                    std::mem::take(&mut q.callbacks)
+                };
+                let mut first = Some(e);
+                for cb in batch.callbacks.into_iter().chain(pending) {
+                    let err = first.take().unwrap_or_else(|| Error::Poisoned { cause: cause.clone() });
+                    cb(Err(err));
+                }
+                drain_poisoned(&core);
+                return;
+            }
+        }
+    }
+}
+
+/// Waits for work and takes all of it. `None` once shut down and drained.
+fn take(core: &Core) -> Option<Batch> {
+    let mut q = core.queue.lock();
+    while !q.has_work() {
+        if q.shutdown {
+            return None;
+        }
+        core.work_cv.wait(&mut q);
+    }
+    let segments: Vec<Arc<Segment>> = q.segments.drain(..).map(Arc::new).collect();
+    q.inflight.extend(segments.iter().cloned());
+    let bytes = segments.iter().map(|s| s.bytes.len()).sum();
+    Some(Batch { segments, callbacks: std::mem::take(&mut q.callbacks), purge_below: q.purge_below.take(), bytes })
+}
+
+/// After poisoning: fail every callback that still arrives until shutdown.
+fn drain_poisoned(core: &Core) {
+    loop {
+        let mut q = core.queue.lock();
+        let cbs = std::mem::take(&mut q.callbacks);
+        q.segments.clear();
+        if cbs.is_empty() {
+            if q.shutdown {
+                return;
+            }
+            core.work_cv.wait(&mut q);
+            continue;
+        }
+        let cause = q.poisoned.clone().unwrap_or_default();
+        drop(q);
+        for cb in cbs {
+            cb(Err(Error::Poisoned { cause: cause.clone() }));
+        }
+    }
+}
+
+/// Writes the segments in order with one positional write each, syncs
+/// every file written (a sealed chunk before the next one is created) and
+/// the directory if a chunk was created. Returns the created files.
+fn write_and_sync(
+    core: &Core,
+    tail: &mut (u64, Arc<dyn VfsFile>),
+    segments: &[Arc<Segment>],
+) -> Result<Vec<(u64, Arc<dyn VfsFile>)>> {
+    let dir = &core.cfg.dir;
+    let path = |id: u64| -> PathBuf { chunk::chunk_path(dir, id) };
+    let mut created = Vec::new();
+    let mut dirty = false;
+    for seg in segments {
+        if seg.create {
+            let f = core.vfs.create_new(&path(seg.chunk)).map_err(|e| Error::io("create", path(seg.chunk), e))?;
+            *tail = (seg.chunk, f.clone());
+            created.push((seg.chunk, f));
+        } else if seg.chunk != tail.0 {
+            return Err(Error::io(
+                "write",
+                path(seg.chunk),
+                std::io::Error::other(format!(
+                    "internal: segment for chunk {} while chunk {} is open",
+                    seg.chunk, tail.0
+                )),
+            ));
+        }
+        tail.1.write_all_at(&seg.bytes, seg.start).map_err(|e| Error::io("write", path(seg.chunk), e))?;
+        core.stats.bytes_written.fetch_add(seg.bytes.len() as u64, Ordering::Relaxed);
+        dirty = true;
+        if seg.seal {
+            tail.1.sync_data().map_err(|e| Error::io("fdatasync", path(seg.chunk), e))?;
+            core.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+            dirty = false;
+        }
+    }
+    if dirty {
+        tail.1.sync_data().map_err(|e| Error::io("fdatasync", path(tail.0), e))?;
+        core.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+    }
+    if !created.is_empty() {
+        core.vfs.sync_dir(dir).map_err(|e| Error::io("fsync directory", dir, e))?;
+        core.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(created)
+}
+
+/// Makes the flushed bytes visible to positional reads, then drops them
+/// from memory.
+fn publish(core: &Core, batch: &Batch, created: Vec<(u64, Arc<dyn VfsFile>)>) {
+    let mut sh = core.shared.write();
+    for (id, file) in created {
+        sh.chunks.insert(id, ChunkInfo { file, size: 0, sealed: false });
+    }
+    for seg in &batch.segments {
+        if let Some(c) = sh.chunks.get_mut(&seg.chunk) {
+            c.size = c.size.max(seg.end());
+            c.sealed |= seg.seal;
+        }
+    }
+    let mut q = core.queue.lock();
+    q.inflight.clear();
+    q.bytes -= batch.bytes;
+    core.space_cv.notify_all();
+}
+
+/// Deletes sealed chunks below `below` (never the open one), oldest
+/// first, then syncs the directory. A failure leaves the rest for later:
+/// it never loses data, and recovery ignores chunks below the purge point.
+fn delete_chunks_below(core: &Core, below: u64, open: u64) {
+    let doomed: Vec<u64> = {
+        let sh = core.shared.read();
+        sh.chunks.range(..below.min(open)).map(|(&id, _)| id).collect()
+    };
+    if doomed.is_empty() {
+        return;
+    }
+    let dir = &core.cfg.dir;
+    let mut removed = 0;
+    for &id in &doomed {
+        let p = chunk::chunk_path(dir, id);
+        if let Err(e) = core.vfs.remove_file(&p) {
+            tracing::warn!(chunk = %p.display(), error = %e, "could not delete purged chunk; will retry at the next purge");
+            break;
+        }
+        core.shared.write().chunks.remove(&id);
+        removed += 1;
+    }
+    if removed > 0
+        && let Err(e) = core.vfs.sync_dir(dir)
+    {
+        tracing::warn!(dir = %dir.display(), error = %e, "directory sync after purge failed");
+    }
+}

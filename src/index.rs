@@ -1,0 +1,127 @@
+//! The in-memory index from log index to where the entry sits on disk.
+//!
+//! Log indexes are consecutive, so the index is a deque of fixed-size
+//! slots (16 bytes each) addressed by `index - first`: no tree, no hashing.
+
+use std::collections::VecDeque;
+
+/// Where one entry's frame sits: chunk id, offset and frame length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Slot {
+    pub chunk: u64,
+    pub offset: u32,
+    pub len: u32,
+}
+
+/// Consecutive slots from `first`.
+#[derive(Debug, Default)]
+pub(crate) struct Index {
+    first: u64,
+    slots: VecDeque<Slot>,
+}
+
+impl Index {
+    pub fn first(&self) -> Option<u64> {
+        (!self.slots.is_empty()).then_some(self.first)
+    }
+
+    pub fn last(&self) -> Option<u64> {
+        (!self.slots.is_empty()).then(|| self.first + self.slots.len() as u64 - 1)
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn get(&self, index: u64) -> Option<Slot> {
+        let pos = index.checked_sub(self.first)?;
+        self.slots.get(usize::try_from(pos).ok()?).copied()
+    }
+
+    /// Adds the slot of `index`. Returns false (and adds nothing) unless
+    /// `index` follows the last slot or the index is empty.
+    pub fn push(&mut self, index: u64, slot: Slot) -> bool {
+        if self.slots.is_empty() {
+            self.first = index;
+        } else if Some(index) != self.last().and_then(|l| l.checked_add(1)) {
+            return false;
+        }
+        self.slots.push_back(slot);
+        true
+    }
+
+    /// Removes every slot above `index` (`None`: all).
+    pub fn truncate_after(&mut self, index: Option<u64>) {
+        match index {
+            Some(i) if i >= self.first => {
+                let keep = (i - self.first).saturating_add(1);
+                self.slots.truncate(usize::try_from(keep).unwrap_or(usize::MAX));
+            }
+            _ => self.slots.clear(),
+        }
+    }
+
+    /// Removes every slot at or below `index`.
+    pub fn purge_upto(&mut self, index: u64) {
+        while !self.slots.is_empty() && self.first <= index {
+            self.slots.pop_front();
+            self.first += 1;
+        }
+        if self.slots.is_empty() {
+            self.first = index.saturating_add(1);
+        }
+    }
+
+    /// The consecutive slots at the end of the index that lie in `chunk`,
+    /// and the log index of the first of them.
+    pub fn tail_in_chunk(&self, chunk: u64) -> (u64, Vec<(u32, u32)>) {
+        let n = self.slots.iter().rev().take_while(|s| s.chunk == chunk).count();
+        let start = self.slots.len() - n;
+        let slots = self.slots.range(start..).map(|s| (s.offset, s.len)).collect();
+        (self.first + start as u64, slots)
+    }
+
+    /// The chunk holding the oldest live entry.
+    pub fn first_chunk(&self) -> Option<u64> {
+        self.slots.front().map(|s| s.chunk)
+    }
+
+    /// Bytes of memory held by the slots (capacity, not length).
+    pub fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<Slot>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(chunk: u64, offset: u32) -> Slot {
+        Slot { chunk, offset, len: 10 }
+    }
+
+    #[test]
+    fn push_truncate_purge() {
+        let mut ix = Index::default();
+        assert!(ix.push(5, s(1, 0)));
+        assert!(ix.push(6, s(1, 10)));
+        assert!(!ix.push(8, s(1, 20)), "gap refused");
+        assert!(ix.push(7, s(2, 0)));
+        assert_eq!((ix.first(), ix.last()), (Some(5), Some(7)));
+        assert_eq!(ix.get(6), Some(s(1, 10)));
+        assert_eq!(ix.get(4), None);
+        assert_eq!(ix.get(8), None);
+        assert_eq!(ix.tail_in_chunk(2), (7, vec![(0, 10)]));
+        ix.truncate_after(Some(5));
+        assert_eq!(ix.last(), Some(5));
+        ix.truncate_after(Some(100));
+        assert_eq!(ix.last(), Some(5));
+        ix.purge_upto(5);
+        assert_eq!(ix.first(), None);
+        assert!(ix.push(6, s(3, 0)));
+        ix.truncate_after(Some(2));
+        assert_eq!(ix.len(), 0);
+        assert_eq!(std::mem::size_of::<Slot>(), 16);
+    }
+}

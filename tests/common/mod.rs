@@ -1,0 +1,62 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use chunklog::{ChunkLog, Config};
+
+/// A deterministic payload for entry `i`, of a length that varies with `i`.
+pub fn payload(i: u64) -> Vec<u8> {
+    let len = 16 + (i % 23) as usize * 7;
+    (0..len).map(|k| (i as usize * 31 + k * 7) as u8).collect()
+}
+
+/// A config with small chunks (`records` per chunk) and the cache off.
+pub fn small(dir: &Path, records: u64) -> Config {
+    Config::new(dir).chunk_max_records(records).cache(0, 0)
+}
+
+pub fn open(cfg: &Config) -> ChunkLog {
+    ChunkLog::open(cfg.clone()).expect("open")
+}
+
+/// Appends `range` with [`payload`] and waits until durable.
+pub fn append_range(log: &ChunkLog, range: std::ops::RangeInclusive<u64>) {
+    log.append(range.map(|i| (i, payload(i)))).expect("append");
+    log.sync().expect("sync");
+}
+
+/// Sorted chunk file paths in `dir`.
+pub fn chunk_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "chunk"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every entry from first to last reads back as [`payload`].
+pub fn assert_entries(log: &ChunkLog, first: u64, last: u64) {
+    let st = log.state();
+    assert_eq!(st.first_index, Some(first), "first index");
+    assert_eq!(st.last_index, Some(last), "last index");
+    let got = log.read_range(..).expect("read");
+    assert_eq!(got.len() as u64, last - first + 1);
+    for (k, (i, b)) in got.iter().enumerate() {
+        assert_eq!(*i, first + k as u64);
+        assert_eq!(b.as_ref(), payload(*i).as_slice(), "payload of entry {i}");
+    }
+}
+
+/// Bytes of every file in `dir`, by name.
+pub fn snapshot_dir(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| (e.file_name().into_string().unwrap(), std::fs::read(e.path()).unwrap()))
+        .collect();
+    v.sort();
+    v
+}
