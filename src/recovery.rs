@@ -147,7 +147,10 @@ impl Replay {
                 )));
             }
             if f.state.first_index.is_none_or(|first| first > f.first_index) {
-                return Err(corrupt(format!("lists entries from {} but the state's first index is {:?}", f.first_index, f.state.first_index)));
+                return Err(corrupt(format!(
+                    "lists entries from {} but the state's first index is {:?}",
+                    f.first_index, f.state.first_index
+                )));
             }
             let min_len = (format::FRAME_OVERHEAD + 8) as u32;
             for &(off, len) in &f.slots {
@@ -195,6 +198,21 @@ pub(crate) fn recover(vfs: &dyn Vfs, cfg: &Config) -> Result<Recovered> {
     let mut tail = None;
     let mut repairs = Vec::new();
 
+    // A newest chunk without a whole header and checkpoint, and with
+    // nothing valid in it, was being created when the process stopped.
+    if let Some(&id) = ids.last() {
+        let path = chunk::chunk_path(dir, id);
+        let file = vfs.open(&path).map_err(|e| Error::io("open", &path, e))?;
+        let mut r = ChunkReader::new(&*file, &path)?;
+        if let Some(why) = headless(&mut r)? {
+            if ids.len() == 1 && id != 1 {
+                return Err(r.corrupt(0, format!("{why}; it is the only chunk, so the log state would be lost")));
+            }
+            repairs.push(Repair::Remove { path: path.clone(), len: r.len });
+            ids.pop();
+        }
+    }
+
     for (pos, &id) in ids.iter().enumerate() {
         let newest = pos + 1 == ids.len();
         let path = chunk::chunk_path(dir, id);
@@ -216,13 +234,7 @@ pub(crate) fn recover(vfs: &dyn Vfs, cfg: &Config) -> Result<Recovered> {
                     supported: format::FORMAT_VERSION,
                 });
             }
-            Err(e) => {
-                if newest && !r.any_valid_frame_in(0, r.len)? {
-                    repairs.push(headless_newest(&r, pos, id, &e.to_string())?);
-                    break;
-                }
-                return Err(r.corrupt(0, e.to_string()));
-            }
+            Err(e) => return Err(r.corrupt(0, e.to_string())),
         }
 
         if !newest && let Some((at, footer)) = chunk::read_footer(&mut r)? {
@@ -270,12 +282,10 @@ pub(crate) fn recover(vfs: &dyn Vfs, cfg: &Config) -> Result<Recovered> {
                         return Err(r.corrupt(off, format!("{fe}, and valid records follow it")));
                     }
                     if records == 0 {
-                        repairs.push(headless_newest(&r, pos, id, &format!("checkpoint: {fe}"))?);
-                        end = 0;
-                    } else {
-                        repairs.push(Repair::Cut { path: path.clone(), at: off, dropped: r.len - off });
-                        end = off;
+                        return Err(r.corrupt(off, format!("checkpoint: {fe}")));
                     }
+                    repairs.push(Repair::Cut { path: path.clone(), at: off, dropped: r.len - off });
+                    end = off;
                     break;
                 }
             };
@@ -305,8 +315,13 @@ pub(crate) fn recover(vfs: &dyn Vfs, cfg: &Config) -> Result<Recovered> {
             records += 1;
             off += len;
         }
-        if end == 0 {
-            break; // the headless newest chunk is removed
+        if !newest && !sealed {
+            return Err(
+                r.corrupt(end, "older chunk ends without its footer (cut short?): only the newest chunk is unsealed")
+            );
+        }
+        if records == 0 {
+            return Err(r.corrupt(format::HEADER_LEN as u64, "chunk holds no checkpoint"));
         }
         if newest && !sealed {
             tail = Some(TailInfo { id, size: end, records });
@@ -330,13 +345,16 @@ pub(crate) fn recover(vfs: &dyn Vfs, cfg: &Config) -> Result<Recovered> {
     Ok(Recovered { state, index, chunks, tail, repairs })
 }
 
-/// The newest chunk lacks a usable header or checkpoint and holds nothing
-/// valid: it was being created when the process stopped. Remove it when an
-/// older chunk holds the state, or when it is the very first chunk.
-fn headless_newest(r: &ChunkReader<'_>, pos: usize, id: u64, why: &str) -> Result<Repair> {
-    if pos > 0 || id == 1 {
-        Ok(Repair::Remove { path: r.path.to_path_buf(), len: r.len })
-    } else {
-        Err(r.corrupt(0, format!("{why}; it is the only chunk, so the log state would be lost")))
-    }
+/// Why the chunk has no usable header and checkpoint and nothing valid
+/// in it, or `None` if it has them (or holds valid records: damage then).
+fn headless(r: &mut ChunkReader<'_>) -> Result<Option<String>> {
+    let why = match format::decode_header(r.bytes(0, format::HEADER_LEN)?) {
+        Err(HeaderError::UnsupportedVersion(_)) => return Ok(None),
+        Err(e) => e.to_string(),
+        Ok(_) => match r.frame(format::HEADER_LEN as u64, r.len)? {
+            Ok(_) => return Ok(None),
+            Err(e) => format!("checkpoint: {e}"),
+        },
+    };
+    if r.any_valid_frame_in(0, r.len)? { Ok(None) } else { Ok(Some(why)) }
 }

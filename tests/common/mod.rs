@@ -60,3 +60,43 @@ pub fn snapshot_dir(dir: &Path) -> Vec<(String, Vec<u8>)> {
     v.sort();
     v
 }
+
+/// One frame of a chunk file as the tests see it.
+#[derive(Clone, Copy, Debug)]
+pub struct FrameAt {
+    pub offset: u64,
+    pub len: u64,
+    pub kind: chunklog::format::RecordKind,
+    pub index: Option<u64>,
+}
+
+/// Parses every valid frame of a chunk file from the header on, stopping
+/// at the first invalid one (or the trailer).
+pub fn frames(path: &Path) -> Vec<FrameAt> {
+    use chunklog::format::{self, Record, RecordKind};
+    let b = std::fs::read(path).unwrap();
+    let mut out = Vec::new();
+    let mut off = format::HEADER_LEN;
+    while let Ok(f) = format::decode_frame(&b[off..]) {
+        let index = match format::decode_record(f.kind, f.body) {
+            Ok(Record::Entry { index, .. }) => Some(index),
+            _ => None,
+        };
+        out.push(FrameAt { offset: off as u64, len: f.len as u64, kind: f.kind, index });
+        off += f.len;
+        if f.kind == RecordKind::Footer {
+            break;
+        }
+    }
+    out
+}
+
+/// Restores a file to `bytes` (after a test damaged or a repair cut it).
+pub fn restore(path: &Path, bytes: &[u8]) {
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// A scale factor for heavy sweeps: `CHUNKLOG_FAULT_SCALE` (default 1).
+pub fn scale() -> u64 {
+    std::env::var("CHUNKLOG_FAULT_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1).max(1)
+}
