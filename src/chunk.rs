@@ -26,7 +26,7 @@ pub(crate) struct ChunkReader<'a> {
 
 impl<'a> ChunkReader<'a> {
     pub fn new(file: &'a dyn VfsFile, path: &'a Path) -> Result<Self> {
-        let len = file.len().map_err(|e| Error::io("stat", path, e))?;
+        let len = file.size().map_err(|e| Error::io("stat", path, e))?;
         Ok(ChunkReader { file, path, len, buf: Vec::new(), buf_start: 0 })
     }
 

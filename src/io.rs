@@ -25,7 +25,7 @@ pub trait VfsFile: Send + Sync + Debug {
     /// Truncates or extends the file.
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// The file's current length.
-    fn len(&self) -> io::Result<u64>;
+    fn size(&self) -> io::Result<u64>;
 }
 
 /// An opaque guard: the directory stays locked while it lives.
@@ -70,7 +70,7 @@ impl VfsFile for File {
     fn set_len(&self, len: u64) -> io::Result<()> {
         File::set_len(self, len)
     }
-    fn len(&self) -> io::Result<u64> {
+    fn size(&self) -> io::Result<u64> {
         Ok(self.metadata()?.len())
     }
 }

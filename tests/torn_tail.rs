@@ -26,7 +26,7 @@ fn build(dir: &std::path::Path) -> chunklog::Config {
 /// The last entry index among frames that end at or before `cut`, given the
 /// entries stored before this chunk end at `before`.
 fn expected_last(fr: &[FrameAt], cut: u64, before: u64) -> u64 {
-    fr.iter().filter(|f| f.offset + f.len <= cut).filter_map(|f| f.index).last().unwrap_or(before)
+    fr.iter().filter(|f| f.offset + f.len <= cut).filter_map(|f| f.index).next_back().unwrap_or(before)
 }
 
 #[test]
