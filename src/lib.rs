@@ -36,6 +36,8 @@
 
 mod cache;
 mod chunk;
+#[cfg(any(feature = "openraft-010", feature = "openraft-09"))]
+pub mod codec;
 mod config;
 mod error;
 mod flush;
@@ -45,6 +47,11 @@ pub mod io;
 mod recovery;
 mod state;
 mod store;
+
+#[cfg(feature = "openraft-010")]
+pub mod openraft_v010;
+#[cfg(feature = "openraft-010")]
+pub use openraft_v010::{LogReader, LogStore};
 
 pub use config::Config;
 pub use error::{Error, Result};

@@ -1,0 +1,196 @@
+//! The openraft 0.10 adapter: [`LogStore`] implements
+//! [`RaftLogStorage`](openraft::storage::RaftLogStorage) and [`LogReader`]
+//! implements [`RaftLogReader`](openraft::RaftLogReader).
+//!
+//! Entries, log ids and votes are encoded with a [`Codec`] (bincode 2 by
+//! default) and stored in the engine. What each call costs:
+//!
+//! - `append` encodes the entries and copies them into the engine's queue
+//!   on the calling task; it never waits for the disk (it blocks only when
+//!   `flush_queue_max_bytes` are already queued). The callback fires from
+//!   the engine's flush thread after the covering `fdatasync`.
+//! - `save_vote` awaits that fsync without blocking the runtime.
+//! - `get_log_state`, `read_vote`, `read_committed` read memory only.
+//! - `try_get_log_entries` copies cached entries from memory; others cost
+//!   one positional read per run of consecutive entries (a page-cache hit
+//!   or one disk read), done on the calling task.
+
+use std::fmt::Debug;
+use std::io;
+use std::marker::PhantomData;
+use std::ops::RangeBounds;
+
+use openraft::entry::RaftEntry;
+use openraft::storage::{IOFlushed, RaftLogStorage};
+use openraft::type_config::alias::{LogIdOf, VoteOf};
+use openraft::{LogState, OptionalSend, RaftLogReader, RaftTypeConfig};
+
+use crate::codec::{self, Bincode2, Codec};
+use crate::{ChunkLog, Config, Error, Result};
+
+/// chunklog as openraft 0.10's log store.
+///
+/// ```no_run
+/// # openraft::declare_raft_types!(TypeConfig);
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// let log_store = chunklog::LogStore::<TypeConfig>::open(chunklog::Config::new("/var/lib/node1/raft-log"))?;
+/// // let raft = openraft::Raft::new(node_id, config, network, log_store, state_machine).await?;
+/// # Ok(()) }
+/// ```
+pub struct LogStore<C: RaftTypeConfig, K: Codec = Bincode2> {
+    log: ChunkLog,
+    /// Log id of the last entry, if any entry is stored.
+    last_entry: Option<LogIdOf<C>>,
+    _codec: PhantomData<K>,
+}
+
+/// A cheap, cloneable reader of a [`LogStore`]; sees every entry appended
+/// to the store, including after the reader was taken.
+pub struct LogReader<C: RaftTypeConfig, K: Codec = Bincode2> {
+    log: ChunkLog,
+    _types: PhantomData<(C, K)>,
+}
+
+impl<C: RaftTypeConfig, K: Codec> Clone for LogReader<C, K> {
+    fn clone(&self) -> Self {
+        LogReader { log: self.log.clone(), _types: PhantomData }
+    }
+}
+
+impl<C: RaftTypeConfig, K: Codec> Debug for LogStore<C, K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogStore").field("log", &self.log).field("last_entry", &self.last_entry).finish()
+    }
+}
+
+impl<C: RaftTypeConfig, K: Codec> Debug for LogReader<C, K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogReader").field("log", &self.log).finish()
+    }
+}
+
+/// The chunk tag of this adapter with codec `K`.
+pub fn tag<K: Codec>() -> String {
+    format!("openraft-0.10/{}", K::NAME)
+}
+
+impl<C: RaftTypeConfig, K: Codec> LogStore<C, K> {
+    /// Opens (or creates) the store in `config.dir`. The config's `tag` is
+    /// replaced by this adapter's (openraft line and codec).
+    pub fn open(config: Config) -> Result<Self> {
+        Self::from_engine(ChunkLog::open(config.tag(tag::<K>()))?)
+    }
+
+    /// Wraps an engine opened with [`tag`]`::<K>()` as its tag.
+    pub fn from_engine(log: ChunkLog) -> Result<Self> {
+        if log.config().tag != tag::<K>() {
+            return Err(Error::InvalidConfig(format!(
+                "engine opened with tag {:?}, this adapter needs {:?}",
+                log.config().tag,
+                tag::<K>()
+            )));
+        }
+        let last_entry = match log.state().last_index {
+            Some(i) if log.state().first_index.is_some() => {
+                let raw = log.read_range(i..=i)?;
+                codec::decode_entries::<K, C::Entry>(raw)?.pop().map(|e| e.log_id())
+            }
+            _ => None,
+        };
+        Ok(LogStore { log, last_entry, _codec: PhantomData })
+    }
+
+    /// The engine underneath (statistics, configuration).
+    pub fn engine(&self) -> &ChunkLog {
+        &self.log
+    }
+
+    /// A reader sharing this store.
+    pub fn reader(&self) -> LogReader<C, K> {
+        LogReader { log: self.log.clone(), _types: PhantomData }
+    }
+
+    fn purged(&self) -> Result<Option<LogIdOf<C>>> {
+        let st = self.log.state();
+        codec::decode_opt::<K, _>(st.purged.as_ref().map(|p| p.meta.as_ref()))
+    }
+}
+
+fn read_vote<C: RaftTypeConfig, K: Codec>(log: &ChunkLog) -> Result<Option<VoteOf<C>>> {
+    codec::decode_opt::<K, _>(log.state().vote.as_deref())
+}
+
+impl<C: RaftTypeConfig, K: Codec> RaftLogReader<C> for LogReader<C, K> {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> io::Result<Vec<C::Entry>> {
+        Ok(codec::decode_entries::<K, C::Entry>(self.log.read_range(range)?)?)
+    }
+
+    async fn read_vote(&mut self) -> io::Result<Option<VoteOf<C>>> {
+        Ok(read_vote::<C, K>(&self.log)?)
+    }
+}
+
+impl<C: RaftTypeConfig, K: Codec> RaftLogStorage<C> for LogStore<C, K> {
+    type LogReader = LogReader<C, K>;
+
+    async fn get_log_state(&mut self) -> io::Result<LogState<C>> {
+        let purged = self.purged()?;
+        let last = if self.log.state().first_index.is_some() { self.last_entry.clone() } else { purged.clone() };
+        Ok(LogState { last_purged_log_id: purged, last_log_id: last })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.reader()
+    }
+
+    async fn save_vote(&mut self, vote: &VoteOf<C>) -> io::Result<()> {
+        self.log.write_vote(&K::encode(vote)?)?;
+        Ok(codec::flushed(&self.log).await?)
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogIdOf<C>>) -> io::Result<()> {
+        let blob = committed.as_ref().map(K::encode).transpose()?;
+        Ok(self.log.write_committed(blob.as_deref())?)
+    }
+
+    async fn read_committed(&mut self) -> io::Result<Option<LogIdOf<C>>> {
+        Ok(codec::decode_opt::<K, _>(self.log.state().committed.as_deref())?)
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: IOFlushed<C>) -> io::Result<()>
+    where
+        I: IntoIterator<Item = C::Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut last = None;
+        let mut buf = Vec::new();
+        let spans = codec::encode_batch::<K, _>(
+            entries.into_iter().inspect(|e| last = Some(e.log_id())),
+            |e: &C::Entry| e.index(),
+            &mut buf,
+        )?;
+        self.log.append(spans.iter().map(|(i, r)| (*i, &buf[r.clone()])))?;
+        if last.is_some() {
+            self.last_entry = last;
+        }
+        self.log.flush(Box::new(move |r| callback.io_completed(r.map_err(io::Error::from))));
+        Ok(())
+    }
+
+    async fn truncate_after(&mut self, last_log_id: Option<LogIdOf<C>>) -> io::Result<()> {
+        let index = last_log_id.as_ref().map(|id| id.index());
+        let before = self.log.state().last_index;
+        self.log.truncate_after(index)?;
+        if self.log.state().last_index != before {
+            self.last_entry = last_log_id;
+        }
+        Ok(())
+    }
+
+    async fn purge(&mut self, log_id: LogIdOf<C>) -> io::Result<()> {
+        Ok(self.log.purge(log_id.index(), &K::encode(&log_id)?)?)
+    }
+}
