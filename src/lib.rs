@@ -52,6 +52,8 @@ mod store;
 pub mod openraft_v010;
 #[cfg(feature = "openraft-010")]
 pub use openraft_v010::{LogReader, LogStore};
+#[cfg(feature = "openraft-09")]
+pub mod v09;
 
 pub use config::Config;
 pub use error::{Error, Result};

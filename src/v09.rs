@@ -1,0 +1,207 @@
+//! The openraft 0.9 adapter (feature `openraft-09`, off by default):
+//! [`LogStore`] implements openraft 0.9's `storage-v2`
+//! [`RaftLogStorage`](openraft09::storage::RaftLogStorage) and
+//! [`RaftLogReader`], and [`LogReader`] implements [`RaftLogReader`].
+//!
+//! Enabling the feature turns on openraft 0.9's `storage-v2` feature for the
+//! whole build (Cargo features are unified), which seals its v1 `RaftStorage`
+//! adapter away from every crate in the build that uses openraft 0.9.
+//!
+//! Costs are those of the 0.10 adapter (see [`crate::openraft_v010`] when
+//! that feature is on): appends and metadata reads touch memory only,
+//! entry reads cost one positional read per run of uncached entries.
+
+use std::fmt::Debug;
+use std::io;
+use std::marker::PhantomData;
+use std::ops::RangeBounds;
+
+use openraft09::storage::{LogFlushed, RaftLogStorage};
+use openraft09::{
+    AnyError, LogId, LogState, OptionalSend, RaftLogId, RaftLogReader, RaftTypeConfig, StorageError, StorageIOError,
+    Vote,
+};
+
+use crate::codec::{self, Bincode2, Codec};
+use crate::{ChunkLog, Config, Error, Result};
+
+/// chunklog as openraft 0.9's (`storage-v2`) log store.
+pub struct LogStore<C: RaftTypeConfig, K: Codec = Bincode2> {
+    log: ChunkLog,
+    last_entry: Option<LogId<C::NodeId>>,
+    _codec: PhantomData<K>,
+}
+
+/// A cheap, cloneable reader of a [`LogStore`]; sees every entry appended
+/// to the store, including after the reader was taken.
+pub struct LogReader<C: RaftTypeConfig, K: Codec = Bincode2> {
+    log: ChunkLog,
+    _types: PhantomData<(C, K)>,
+}
+
+impl<C: RaftTypeConfig, K: Codec> Clone for LogReader<C, K> {
+    fn clone(&self) -> Self {
+        LogReader { log: self.log.clone(), _types: PhantomData }
+    }
+}
+
+impl<C: RaftTypeConfig, K: Codec> Debug for LogStore<C, K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogStore").field("log", &self.log).field("last_entry", &self.last_entry).finish()
+    }
+}
+
+impl<C: RaftTypeConfig, K: Codec> Debug for LogReader<C, K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogReader").field("log", &self.log).finish()
+    }
+}
+
+/// The chunk tag of this adapter with codec `K`.
+pub fn tag<K: Codec>() -> String {
+    format!("openraft-0.9/{}", K::NAME)
+}
+
+fn read_err<NID: openraft09::NodeId>(e: Error) -> StorageError<NID> {
+    StorageIOError::read_logs(AnyError::new(&e)).into()
+}
+
+fn write_err<NID: openraft09::NodeId>(e: Error) -> StorageError<NID> {
+    StorageIOError::write_logs(AnyError::new(&e)).into()
+}
+
+fn entries<C: RaftTypeConfig, K: Codec>(log: &ChunkLog, range: impl RangeBounds<u64>) -> Result<Vec<C::Entry>> {
+    codec::decode_entries::<K, C::Entry>(log.read_range(range)?)
+}
+
+impl<C: RaftTypeConfig, K: Codec> LogStore<C, K> {
+    /// Opens (or creates) the store in `config.dir`. The config's `tag` is
+    /// replaced by this adapter's (openraft line and codec).
+    pub fn open(config: Config) -> Result<Self> {
+        let log = ChunkLog::open(config.tag(tag::<K>()))?;
+        let mut store = LogStore { log, last_entry: None, _codec: PhantomData };
+        store.last_entry = store.entry_id(store.log.state().last_index)?;
+        Ok(store)
+    }
+
+    /// The engine underneath (statistics, configuration).
+    pub fn engine(&self) -> &ChunkLog {
+        &self.log
+    }
+
+    /// A reader sharing this store.
+    pub fn reader(&self) -> LogReader<C, K> {
+        LogReader { log: self.log.clone(), _types: PhantomData }
+    }
+
+    /// The log id of the stored entry at `index`, if there is one.
+    fn entry_id(&self, index: Option<u64>) -> Result<Option<LogId<C::NodeId>>> {
+        let Some(i) = index else { return Ok(None) };
+        Ok(entries::<C, K>(&self.log, i..=i)?.pop().map(|e| e.get_log_id().clone()))
+    }
+
+    fn purged(&self) -> Result<Option<LogId<C::NodeId>>> {
+        codec::decode_opt::<K, _>(self.log.state().purged.as_ref().map(|p| p.meta.as_ref()))
+    }
+}
+
+impl<C: RaftTypeConfig, K: Codec> RaftLogReader<C> for LogReader<C, K> {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> std::result::Result<Vec<C::Entry>, StorageError<C::NodeId>> {
+        entries::<C, K>(&self.log, range).map_err(read_err)
+    }
+}
+
+impl<C: RaftTypeConfig, K: Codec> RaftLogReader<C> for LogStore<C, K> {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> std::result::Result<Vec<C::Entry>, StorageError<C::NodeId>> {
+        entries::<C, K>(&self.log, range).map_err(read_err)
+    }
+}
+
+impl<C: RaftTypeConfig, K: Codec> RaftLogStorage<C> for LogStore<C, K> {
+    type LogReader = LogReader<C, K>;
+
+    async fn get_log_state(&mut self) -> std::result::Result<LogState<C>, StorageError<C::NodeId>> {
+        let purged = self.purged().map_err(read_err)?;
+        let last = if self.log.state().first_index.is_some() { self.last_entry.clone() } else { purged.clone() };
+        Ok(LogState { last_purged_log_id: purged, last_log_id: last })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.reader()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<C::NodeId>) -> std::result::Result<(), StorageError<C::NodeId>> {
+        let res = async {
+            self.log.write_vote(&K::encode(vote)?)?;
+            codec::flushed(&self.log).await
+        };
+        res.await.map_err(|e| StorageIOError::write_vote(AnyError::new(&e)).into())
+    }
+
+    async fn read_vote(&mut self) -> std::result::Result<Option<Vote<C::NodeId>>, StorageError<C::NodeId>> {
+        codec::decode_opt::<K, _>(self.log.state().vote.as_deref())
+            .map_err(|e| StorageIOError::read_vote(AnyError::new(&e)).into())
+    }
+
+    async fn save_committed(
+        &mut self,
+        committed: Option<LogId<C::NodeId>>,
+    ) -> std::result::Result<(), StorageError<C::NodeId>> {
+        let blob = committed.as_ref().map(K::encode).transpose().map_err(write_err)?;
+        self.log.write_committed(blob.as_deref()).map_err(write_err)
+    }
+
+    async fn read_committed(&mut self) -> std::result::Result<Option<LogId<C::NodeId>>, StorageError<C::NodeId>> {
+        codec::decode_opt::<K, _>(self.log.state().committed.as_deref()).map_err(read_err)
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<C>,
+    ) -> std::result::Result<(), StorageError<C::NodeId>>
+    where
+        I: IntoIterator<Item = C::Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        // openraft 0.9 may hand over entries at or below the purge point
+        // (already covered by a snapshot); they are not stored.
+        let purged = self.log.state().purged_index();
+        let mut last = None;
+        let mut buf = Vec::new();
+        let kept = entries.into_iter().filter(|e| purged.is_none_or(|p| e.get_log_id().index > p));
+        let spans = codec::encode_batch::<K, _>(
+            kept.inspect(|e| last = Some(e.get_log_id().clone())),
+            |e: &C::Entry| e.get_log_id().index,
+            &mut buf,
+        )
+        .map_err(write_err)?;
+        self.log.append(spans.iter().map(|(i, r)| (*i, &buf[r.clone()]))).map_err(write_err)?;
+        if last.is_some() {
+            self.last_entry = last;
+        }
+        self.log.flush(Box::new(move |r| callback.log_io_completed(r.map_err(io::Error::from))));
+        Ok(())
+    }
+
+    async fn truncate(&mut self, log_id: LogId<C::NodeId>) -> std::result::Result<(), StorageError<C::NodeId>> {
+        let after = log_id.index.checked_sub(1);
+        let before = self.log.state().last_index;
+        self.log.truncate_after(after).map_err(write_err)?;
+        if self.log.state().last_index != before {
+            self.last_entry = self.entry_id(after).map_err(read_err)?;
+        }
+        Ok(())
+    }
+
+    async fn purge(&mut self, log_id: LogId<C::NodeId>) -> std::result::Result<(), StorageError<C::NodeId>> {
+        let meta = K::encode(&log_id).map_err(write_err)?;
+        self.log.purge(log_id.index, &meta).map_err(write_err)
+    }
+}
