@@ -32,6 +32,11 @@ pub(crate) struct Segment {
     pub bytes: Vec<u8>,
     /// The chunk file must be created (`create_new`) before this write.
     pub create: bool,
+    /// For a created chunk: the length of its header and checkpoint, which
+    /// are made durable (file and directory) before anything after them is
+    /// written, so a damaged header followed by valid records can only be
+    /// media damage, never a crash.
+    pub head_len: usize,
     /// The segment ends with the chunk's footer: sync the file after it.
     pub seal: bool,
 }
@@ -161,9 +166,10 @@ fn drain_poisoned(core: &Core) {
     }
 }
 
-/// Writes the segments in order with one positional write each, syncs
-/// every file written (a sealed chunk before the next one is created) and
-/// the directory if a chunk was created. Returns the created files.
+/// Writes the segments in order with one positional write each and syncs
+/// every file written: a sealed chunk before the next one is created, a new
+/// chunk's header and checkpoint (and the directory) before its records.
+/// Returns the created files.
 fn write_and_sync(
     core: &Core,
     tail: &mut (u64, Arc<dyn VfsFile>),
@@ -174,10 +180,24 @@ fn write_and_sync(
     let mut created = Vec::new();
     let mut dirty = false;
     for seg in segments {
+        let mut body = &seg.bytes[..];
+        let mut at = seg.start;
         if seg.create {
-            let f = core.vfs.create_new(&path(seg.chunk)).map_err(|e| Error::io("create", path(seg.chunk), e))?;
+            let p = path(seg.chunk);
+            let f = core.vfs.create_new(&p).map_err(|e| Error::io("create", &p, e))?;
+            let head = &seg.bytes[..seg.head_len];
+            f.write_all_at(head, 0).map_err(|e| Error::io("write", &p, e))?;
+            f.sync_data().map_err(|e| Error::io("fdatasync", &p, e))?;
+            core.vfs.sync_dir(dir).map_err(|e| Error::io("fsync directory", dir, e))?;
+            core.stats.bytes_written.fetch_add(head.len() as u64, Ordering::Relaxed);
+            core.stats.fsyncs.fetch_add(2, Ordering::Relaxed);
+            body = &seg.bytes[seg.head_len..];
+            at = seg.head_len as u64;
             *tail = (seg.chunk, f.clone());
             created.push((seg.chunk, f));
+            if body.is_empty() {
+                continue;
+            }
         } else if seg.chunk != tail.0 {
             return Err(Error::io(
                 "write",
@@ -188,8 +208,8 @@ fn write_and_sync(
                 )),
             ));
         }
-        tail.1.write_all_at(&seg.bytes, seg.start).map_err(|e| Error::io("write", path(seg.chunk), e))?;
-        core.stats.bytes_written.fetch_add(seg.bytes.len() as u64, Ordering::Relaxed);
+        tail.1.write_all_at(body, at).map_err(|e| Error::io("write", path(seg.chunk), e))?;
+        core.stats.bytes_written.fetch_add(body.len() as u64, Ordering::Relaxed);
         dirty = true;
         if seg.seal {
             tail.1.sync_data().map_err(|e| Error::io("fdatasync", path(seg.chunk), e))?;
@@ -199,10 +219,6 @@ fn write_and_sync(
     }
     if dirty {
         tail.1.sync_data().map_err(|e| Error::io("fdatasync", path(tail.0), e))?;
-        core.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
-    }
-    if !created.is_empty() {
-        core.vfs.sync_dir(dir).map_err(|e| Error::io("fsync directory", dir, e))?;
         core.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
     }
     Ok(created)

@@ -466,7 +466,8 @@ impl ChunkLog {
         format::encode_checkpoint(&mut bytes, &sh.state);
         sh.tail = Tail { id, size: bytes.len() as u64, records: 1 };
         q.bytes += bytes.len();
-        q.segments.push(Segment { chunk: id, start: 0, bytes, create: true, seal: false });
+        let head_len = bytes.len();
+        q.segments.push(Segment { chunk: id, start: 0, bytes, create: true, head_len, seal: false });
     }
 
     // ------------------------------------------------------------- reads
@@ -636,6 +637,7 @@ fn open_segment<'q>(sh: &Shared, q: &'q mut Queue) -> &'q mut Segment {
             start: sh.tail.size,
             bytes: Vec::new(),
             create: false,
+            head_len: 0,
             seal: false,
         });
     }
