@@ -68,6 +68,7 @@ enum Pending {
 
 #[derive(Debug, Default)]
 struct Control {
+    per_kind: HashMap<IoOp, u64>,
     plan: Option<FaultPlan>,
     counted: u64,
     total: u64,
@@ -114,6 +115,11 @@ impl MemFs {
         self.ctl.lock().unwrap().total
     }
 
+    /// Operations of one kind seen so far.
+    pub fn ops_of(&self, op: IoOp) -> u64 {
+        self.ctl.lock().unwrap().per_kind.get(&op).copied().unwrap_or(0)
+    }
+
     pub fn fired(&self) -> bool {
         self.ctl.lock().unwrap().fired
     }
@@ -122,6 +128,7 @@ impl MemFs {
     fn check(&self, op: IoOp) -> Option<Failure> {
         let mut c = self.ctl.lock().unwrap();
         c.total += 1;
+        *c.per_kind.entry(op).or_default() += 1;
         if c.crashed {
             return Some(Failure::Crash);
         }
