@@ -17,6 +17,9 @@ fn cfg() -> Config {
     Config::new("/db").chunk_max_records(5).cache(0, 0)
 }
 
+/// A flush callback's result and how many operations it covered.
+type Acked = (usize, Result<(), String>);
+
 struct Outcome {
     ops: Vec<Op>,
     acked: usize,
@@ -28,11 +31,13 @@ fn workload(fs: &MemFs, seed: u64) -> Result<Outcome, Error> {
     let mut rng = Rng(seed);
     let mut m = Model::default();
     let mut ops = Vec::new();
-    let results: Arc<Mutex<Vec<(usize, Result<(), String>)>>> = Arc::default();
+    let results: Arc<Mutex<Vec<Acked>>> = Arc::default();
     for seq in 0..30 {
         let op = match (seq, m.last) {
             // A deep purge, so whole chunks are deleted (and unlinks fail).
-            (20 | 27, Some(last)) if last > 2 && m.purged.as_ref().is_none_or(|p| p.0 < last - 2) => Op::Purge(last - 2),
+            (20 | 27, Some(last)) if last > 2 && m.purged.as_ref().is_none_or(|p| p.0 < last - 2) => {
+                Op::Purge(last - 2)
+            }
             _ => gen_op(&mut rng, &m, seq),
         };
         match Model::submit(&log, &op) {

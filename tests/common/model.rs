@@ -187,3 +187,18 @@ pub fn check_rule(recovered: &Model, start: &Model, ops: &[Op], acked: usize) ->
         at_ack.summary()
     ))
 }
+
+/// The operations a seeded child runs from `start`, and whether it
+/// registers a flush after each one. Parent and child both call this, so
+/// the parent knows every operation the child may have submitted.
+pub fn plan(start: &Model, seed: u64, n: u64) -> Vec<(Op, bool)> {
+    let mut rng = Rng(seed);
+    let mut m = start.clone();
+    (0..n)
+        .map(|seq| {
+            let op = gen_op(&mut rng, &m, seq);
+            m.apply(&op);
+            (op, rng.below(2) == 0)
+        })
+        .collect()
+}
