@@ -37,10 +37,10 @@ fn newest_chunk_cut_at_every_byte_of_its_last_records() {
     let newest = chunks.last().unwrap().clone();
     let original = std::fs::read(&newest).unwrap();
     let fr = frames(&newest);
-    assert!(fr.len() >= 9, "newest chunk holds enough records: {fr:?}");
+    assert!(fr.len() >= 13, "newest chunk holds enough records: {fr:?}");
     assert_eq!(fr[0].kind, RecordKind::Checkpoint);
     let first_entry = fr.iter().find_map(|f| f.index).unwrap();
-    let from = fr[fr.len() - 8].offset;
+    let from = fr[fr.len() - 12].offset;
     let mut reopens = 0;
     for cut in from..original.len() as u64 {
         std::fs::OpenOptions::new().write(true).open(&newest).unwrap().set_len(cut).unwrap();
@@ -59,7 +59,8 @@ fn newest_chunk_cut_at_every_byte_of_its_last_records() {
         reopens += 1;
         restore(&newest, &original);
     }
-    assert!(reopens > 500, "swept {reopens} cuts");
+    assert!(reopens > 900, "swept {reopens} reopens");
+    println!("{reopens} reopens of a torn newest chunk");
 }
 
 #[test]
