@@ -67,6 +67,11 @@ impl<'a> ChunkReader<'a> {
     /// Whether any byte position in `from..end` starts a valid frame: the
     /// test for "nothing valid after" in the tail-repair rule.
     pub fn any_valid_frame_in(&mut self, from: u64, end: u64) -> Result<bool> {
+        Ok(self.next_valid_frame(from, end)?.is_some())
+    }
+
+    /// The first byte position in `from..end` that starts a valid frame.
+    pub fn next_valid_frame(&mut self, from: u64, end: u64) -> Result<Option<u64>> {
         let mut off = from;
         while off + format::FRAME_OVERHEAD as u64 <= end {
             // Skip zero runs quickly: zeros never start a frame.
@@ -81,11 +86,11 @@ impl<'a> ChunkReader<'a> {
                 break;
             }
             if self.frame(off, end)?.is_ok() {
-                return Ok(true);
+                return Ok(Some(off));
             }
             off += 1;
         }
-        Ok(false)
+        Ok(None)
     }
 
     pub fn corrupt(&self, offset: u64, reason: impl Into<String>) -> Error {

@@ -43,6 +43,7 @@ mod error;
 mod flush;
 pub mod format;
 mod index;
+pub mod inspect;
 pub mod io;
 mod recovery;
 mod state;

@@ -179,7 +179,15 @@ impl Replay {
 
 /// Replays the chunk files of `cfg.dir`.
 pub(crate) fn recover(vfs: &dyn Vfs, cfg: &Config) -> Result<Recovered> {
-    let dir = &cfg.dir;
+    recover_dir(vfs, &cfg.dir, Some(&cfg.tag))
+}
+
+/// Replays `dir` without changing it. `tag`: the tag every chunk must
+/// carry, or `None` to accept the first chunk's tag (and require the same
+/// of the others).
+pub(crate) fn recover_dir(vfs: &dyn Vfs, dir: &Path, tag: Option<&str>) -> Result<Recovered> {
+    let dir = &dir.to_path_buf();
+    let mut expected_tag = tag.map(str::to_owned);
     let names = vfs.list(dir).map_err(|e| Error::io("list", dir, e))?;
     let mut ids: Vec<u64> = names.iter().filter_map(|n| format::parse_chunk_file_name(n)).collect();
     ids.sort_unstable();
@@ -223,10 +231,13 @@ pub(crate) fn recover(vfs: &dyn Vfs, cfg: &Config) -> Result<Recovered> {
             Ok(h) if h.chunk_id != id => {
                 return Err(r.corrupt(16, format!("header names chunk {} but the file name says {id}", h.chunk_id)));
             }
-            Ok(h) if h.tag != cfg.tag => {
-                return Err(Error::TagMismatch { chunk: path.clone(), found: h.tag, expected: cfg.tag.clone() });
+            Ok(h) if expected_tag.as_ref().is_some_and(|t| *t != h.tag) => {
+                let expected = expected_tag.clone().unwrap_or_default();
+                return Err(Error::TagMismatch { chunk: path.clone(), found: h.tag, expected });
             }
-            Ok(_) => {}
+            Ok(h) => {
+                expected_tag.get_or_insert(h.tag);
+            }
             Err(HeaderError::UnsupportedVersion(v)) => {
                 return Err(Error::UnsupportedVersion {
                     chunk: path.clone(),
@@ -357,4 +368,39 @@ fn headless(r: &mut ChunkReader<'_>) -> Result<Option<String>> {
         },
     };
     if r.any_valid_frame_in(0, r.len)? { Ok(None) } else { Ok(Some(why)) }
+}
+
+/// Applies the repairs recovery found, now that the directory passed every
+/// check. With `keep_broken`, the bytes a repair drops are first copied to
+/// `<chunk>.broken` beside the chunk.
+pub(crate) fn apply_repairs(vfs: &dyn Vfs, dir: &Path, repairs: &[Repair], keep_broken: bool) -> Result<()> {
+    for r in repairs {
+        let (path, from) = match r {
+            Repair::Cut { path, at, .. } => (path, *at),
+            Repair::Remove { path, .. } => (path, 0),
+        };
+        if keep_broken {
+            let f = vfs.open(path).map_err(|e| Error::io("open", path, e))?;
+            let len = f.size().map_err(|e| Error::io("stat", path, e))?;
+            let mut bytes = vec![0u8; len.saturating_sub(from) as usize];
+            f.read_exact_at(&mut bytes, from).map_err(|e| Error::io("read", path, e))?;
+            let mut name = path.as_os_str().to_owned();
+            name.push(".broken");
+            std::fs::write(&name, &bytes).map_err(|e| Error::io("write", PathBuf::from(&name), e))?;
+        }
+        match r {
+            Repair::Cut { path, at, dropped } => {
+                tracing::warn!(chunk = %path.display(), offset = at, bytes_dropped = dropped, "cutting torn tail of the newest chunk");
+                let f = vfs.open(path).map_err(|e| Error::io("open", path, e))?;
+                f.set_len(*at).map_err(|e| Error::io("truncate", path, e))?;
+                f.sync_data().map_err(|e| Error::io("fdatasync", path, e))?;
+            }
+            Repair::Remove { path, len } => {
+                tracing::warn!(chunk = %path.display(), bytes_dropped = len, "removing newest chunk that was never completely created");
+                vfs.remove_file(path).map_err(|e| Error::io("remove", path, e))?;
+                vfs.sync_dir(dir).map_err(|e| Error::io("fsync directory", dir, e))?;
+            }
+        }
+    }
+    Ok(())
 }

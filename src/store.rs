@@ -19,7 +19,7 @@ use crate::flush::{self, Callback, Queue, Segment};
 use crate::format::{self, RecordKind};
 use crate::index::{Index, Slot};
 use crate::io::{DirLock, StdVfs, Vfs, VfsFile};
-use crate::recovery::{self, Repair};
+use crate::recovery;
 use crate::state::LogState;
 
 /// Disk reads of consecutive entries are merged up to this many bytes.
@@ -177,7 +177,7 @@ impl ChunkLog {
         })?;
 
         let mut rec = recovery::recover(&*vfs, &config)?;
-        apply_repairs(&*vfs, &dir, &mut rec)?;
+        recovery::apply_repairs(&*vfs, &dir, &rec.repairs, false)?;
 
         let (tail, tail_file) = match rec.tail {
             Some(t) => {
@@ -665,25 +665,4 @@ fn verify_entry(frame: Bytes, index: u64, path: impl Fn() -> PathBuf, offset: u6
         return Err(Error::corruption(path(), offset, format!("expected entry {index}, found entry {found}")));
     }
     Ok(frame.slice(format::FRAME_HEADER_LEN + 8..frame.len() - 4))
-}
-
-/// Applies the tail repairs recovery found, now that the directory passed
-/// every check.
-fn apply_repairs(vfs: &dyn Vfs, dir: &std::path::Path, rec: &mut recovery::Recovered) -> Result<()> {
-    for r in &rec.repairs {
-        match r {
-            Repair::Cut { path, at, dropped } => {
-                tracing::warn!(chunk = %path.display(), offset = at, bytes_dropped = dropped, "cutting torn tail of the newest chunk");
-                let f = vfs.open(path).map_err(|e| Error::io("open", path, e))?;
-                f.set_len(*at).map_err(|e| Error::io("truncate", path, e))?;
-                f.sync_data().map_err(|e| Error::io("fdatasync", path, e))?;
-            }
-            Repair::Remove { path, len } => {
-                tracing::warn!(chunk = %path.display(), bytes_dropped = len, "removing newest chunk that was never completely created");
-                vfs.remove_file(path).map_err(|e| Error::io("remove", path, e))?;
-                vfs.sync_dir(dir).map_err(|e| Error::io("fsync directory", dir, e))?;
-            }
-        }
-    }
-    Ok(())
 }

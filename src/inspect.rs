@@ -1,0 +1,265 @@
+//! Read-only inspection of a log directory, for tools such as the
+//! `chunklog` command: every frame and CRC of every chunk, what open would
+//! repair or refuse, and the repair itself.
+//!
+//! Nothing here writes to the directory except [`repair`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::chunk::{self, ChunkReader};
+use crate::error::{Error, Result};
+use crate::format::{self, FrameError, RecordKind};
+use crate::io::{DirLock, StdVfs, Vfs};
+use crate::recovery::{self, Repair};
+use crate::state::LogState;
+
+/// One frame (or one unreadable stretch) of a chunk file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordInfo {
+    /// Chunk id.
+    pub chunk: u64,
+    /// Byte offset in the chunk file.
+    pub offset: u64,
+    /// Length in bytes of the frame (or of the unreadable stretch).
+    pub len: u64,
+    /// Record kind; `None` for bytes that are not a readable frame.
+    pub kind: Option<RecordKind>,
+    /// Log index, for entries.
+    pub index: Option<u64>,
+    /// Whether the frame's CRCs matched.
+    pub crc_ok: bool,
+}
+
+/// What one chunk file holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChunkReport {
+    /// Chunk id (from the file name).
+    pub id: u64,
+    /// The chunk file.
+    pub path: PathBuf,
+    /// File length in bytes.
+    pub bytes: u64,
+    /// The header's tag, when the header is readable.
+    pub tag: Option<String>,
+    /// Whether it ends with a valid footer and trailer.
+    pub sealed: bool,
+    /// Valid records by kind name.
+    pub records: BTreeMap<String, u64>,
+    /// Lowest and highest entry index among its valid entry records.
+    pub entries: Option<(u64, u64)>,
+}
+
+/// A problem found in a directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The file.
+    pub path: PathBuf,
+    /// Byte offset of the problem in the file.
+    pub offset: u64,
+    /// What is wrong.
+    pub what: String,
+    /// Whether [`repair`] (and open) would fix it by cutting a torn tail.
+    pub repairable: bool,
+}
+
+/// A repair open would make: cut the newest chunk, or remove it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RepairAction {
+    /// Cut `path` at `at`, dropping `dropped` bytes.
+    Cut {
+        /// The chunk file.
+        path: PathBuf,
+        /// New length.
+        at: u64,
+        /// Bytes dropped.
+        dropped: u64,
+    },
+    /// Remove `path` (`bytes` long): a chunk that was never completely created.
+    Remove {
+        /// The chunk file.
+        path: PathBuf,
+        /// Its length.
+        bytes: u64,
+    },
+}
+
+/// The result of checking a directory.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Every chunk, in id order.
+    pub chunks: Vec<ChunkReport>,
+    /// The log state open would recover, when it would open.
+    pub state: Option<LogState>,
+    /// Why open would refuse, if it would.
+    pub refusal: Option<String>,
+    /// The repairs open would make.
+    pub repairs: Vec<RepairAction>,
+    /// Every problem found.
+    pub problems: Vec<Problem>,
+}
+
+impl Report {
+    /// 0: clean; 1: only problems the tail repair fixes; 2: damage open
+    /// refuses or a read would hit. (3, usage or I/O errors, is the tool's.)
+    pub fn exit_code(&self) -> i32 {
+        if self.refusal.is_some() || self.problems.iter().any(|p| !p.repairable) {
+            2
+        } else if !self.problems.is_empty() || !self.repairs.is_empty() {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+/// Chunk files of `dir`, in id order.
+pub fn chunk_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let names = StdVfs.list(dir).map_err(|e| Error::io("list", dir, e))?;
+    let mut ids: Vec<u64> = names.iter().filter_map(|n| format::parse_chunk_file_name(n)).collect();
+    ids.sort_unstable();
+    Ok(ids.into_iter().map(|id| (id, chunk::chunk_path(dir, id))).collect())
+}
+
+/// Takes the directory lock without creating anything: `Ok(None)` if the
+/// directory has no `LOCK` file (no store ever opened it), [`Error::Locked`]
+/// if a live store holds it.
+pub fn lock(dir: &Path) -> Result<Option<DirLock>> {
+    if !dir.join(crate::io::LOCK_FILE).exists() {
+        return Ok(None);
+    }
+    StdVfs.lock_dir(dir).map(Some).map_err(|e| match e.kind() {
+        std::io::ErrorKind::WouldBlock => Error::Locked { dir: dir.to_path_buf() },
+        _ => Error::io("lock", dir.join(crate::io::LOCK_FILE), e),
+    })
+}
+
+/// Reads every frame of a chunk file, keeping going past damage: a frame
+/// whose header is intact but whose CRC fails is reported and skipped by
+/// its length; unreadable bytes are reported as one stretch up to the next
+/// valid frame. `visit` sees each record with its body (empty for damage).
+/// Problems are appended to `problems` (all marked not repairable).
+pub fn scan_chunk(
+    id: u64,
+    path: &Path,
+    problems: &mut Vec<Problem>,
+    mut visit: impl FnMut(&RecordInfo, &[u8]),
+) -> Result<ChunkReport> {
+    let file = StdVfs.open(path).map_err(|e| Error::io("open", path, e))?;
+    let mut r = ChunkReader::new(&*file, path)?;
+    let mut report = ChunkReport { id, path: path.to_path_buf(), bytes: r.len, ..ChunkReport::default() };
+    let mut problem = |offset: u64, what: String| {
+        problems.push(Problem { path: path.to_path_buf(), offset, what, repairable: false })
+    };
+    match format::decode_header(r.bytes(0, format::HEADER_LEN)?) {
+        Ok(h) if h.chunk_id != id => problem(16, format!("header names chunk {}", h.chunk_id)),
+        Ok(h) => report.tag = Some(h.tag),
+        Err(e) => problem(0, e.to_string()),
+    }
+    let mut off = format::HEADER_LEN as u64;
+    while off < r.len {
+        let (info, body) = match r.frame(off, r.len)? {
+            Ok(f) => {
+                let index = (f.kind == RecordKind::Entry && f.body.len() >= 8)
+                    .then(|| u64::from_le_bytes(f.body[..8].try_into().unwrap_or_default()));
+                let info =
+                    RecordInfo { chunk: id, offset: off, len: f.len as u64, kind: Some(f.kind), index, crc_ok: true };
+                (info, f.body.to_vec())
+            }
+            Err(FrameError::BadCrc) => {
+                let hdr = r.bytes(off, format::FRAME_HEADER_LEN)?;
+                let (len, kind) = format::decode_frame_header(hdr).map_err(|e| r.corrupt(off, e.to_string()))?;
+                let len = len as u64 + format::FRAME_OVERHEAD as u64;
+                problem(off, format!("{} record: CRC mismatch", kind.name()));
+                (RecordInfo { chunk: id, offset: off, len, kind: Some(kind), index: None, crc_ok: false }, Vec::new())
+            }
+            Err(e) => {
+                let found = r.next_valid_frame(off + 1, r.len)?;
+                let end = found.unwrap_or(r.len);
+                let zeros = r.bytes(off, (end - off) as usize)?.iter().all(|&b| b == 0);
+                let what = if zeros && found.is_none() {
+                    format!("zero-filled tail of {} bytes", end - off)
+                } else {
+                    format!("{e}; {} unreadable bytes", end - off)
+                };
+                problem(off, what);
+                (
+                    RecordInfo { chunk: id, offset: off, len: end - off, kind: None, index: None, crc_ok: false },
+                    Vec::new(),
+                )
+            }
+        };
+        visit(&info, &body);
+        off += info.len;
+        if let (Some(kind), true) = (info.kind, info.crc_ok) {
+            *report.records.entry(kind.name().to_string()).or_default() += 1;
+            if let Some(i) = info.index {
+                report.entries = Some(report.entries.map_or((i, i), |(a, b)| (a.min(i), b.max(i))));
+            }
+            if kind == RecordKind::Footer {
+                let trailer = r.bytes(off, format::TRAILER_LEN)?;
+                if format::decode_trailer(trailer) == Some(info.offset) && off + format::TRAILER_LEN as u64 == r.len {
+                    report.sealed = true;
+                    break;
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Checks `dir` without changing it: every chunk scanned frame by frame,
+/// and the verdict of a replay (what open would recover, repair or refuse).
+pub fn check(dir: &Path, mut progress: impl FnMut(u64)) -> Result<Report> {
+    let mut report = Report::default();
+    for (id, path) in chunk_files(dir)? {
+        let c = scan_chunk(id, &path, &mut report.problems, |_, _| {})?;
+        progress(c.bytes);
+        report.chunks.push(c);
+    }
+    match recovery::recover_dir(&StdVfs, dir, None) {
+        Ok(rec) => {
+            report.state = Some(rec.state);
+            report.repairs = rec.repairs.iter().map(action).collect();
+        }
+        Err(e @ Error::Io { .. }) => return Err(e),
+        Err(e) => {
+            let (path, offset) = match &e {
+                Error::Corruption { chunk, offset, .. } => (chunk.clone(), *offset),
+                Error::UnsupportedVersion { chunk, .. } | Error::TagMismatch { chunk, .. } => (chunk.clone(), 0),
+                _ => (dir.to_path_buf(), 0),
+            };
+            if !report.problems.iter().any(|p| p.path == path && p.offset == offset) {
+                report.problems.push(Problem { path, offset, what: e.to_string(), repairable: false });
+            }
+            report.refusal = Some(e.to_string());
+        }
+    }
+    // Problems inside what the tail repair drops are repairable.
+    for p in &mut report.problems {
+        p.repairable = report.repairs.iter().any(|r| match r {
+            RepairAction::Cut { path, at, .. } => *path == p.path && p.offset >= *at,
+            RepairAction::Remove { path, .. } => *path == p.path,
+        });
+    }
+    Ok(report)
+}
+
+fn action(r: &Repair) -> RepairAction {
+    match r {
+        Repair::Cut { path, at, dropped } => RepairAction::Cut { path: path.clone(), at: *at, dropped: *dropped },
+        Repair::Remove { path, len } => RepairAction::Remove { path: path.clone(), bytes: *len },
+    }
+}
+
+/// Applies exactly the tail repair open would apply, and nothing more,
+/// first copying the bytes it drops to `<chunk>.broken`. Refuses (with
+/// open's error) if the damage is not at the tail. With `dry_run`, only
+/// returns what it would do.
+pub fn repair(dir: &Path, dry_run: bool) -> Result<Vec<RepairAction>> {
+    let rec = recovery::recover_dir(&StdVfs, dir, None)?;
+    if !dry_run {
+        recovery::apply_repairs(&StdVfs, dir, &rec.repairs, true)?;
+    }
+    Ok(rec.repairs.iter().map(action).collect())
+}
