@@ -257,8 +257,12 @@ fn stat(r: &Report, as_json: bool) {
     }
 }
 
+/// A blob as text when it is printable UTF-8, else as hex.
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    match std::str::from_utf8(b) {
+        Ok(s) if s.chars().all(|c| !c.is_control()) => format!("{s:?}"),
+        _ => format!("0x{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>()),
+    }
 }
 
 fn check(r: &Report, as_json: bool) {
