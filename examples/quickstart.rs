@@ -23,7 +23,7 @@ fn main() -> Result<()> {
     }
     let took = t.elapsed();
     println!("appended {n} entries of ~210 B, one fsync per 64 entries, in {took:.2?}");
-    log.write_committed(Some(b"committed=9000"))?;
+    log.save_committed(Some(b"committed=9000"))?;
     log.purge(2_000, b"purged=2000")?;
     log.truncate_after(Some(9_500))?;
     log.sync()?;

@@ -13,7 +13,7 @@ fn main() -> Result<()> {
         log.sync()?;
     }
     log.purge(150, b"purged at 150")?;
-    log.write_committed(Some(b"committed=290"))?;
+    log.save_committed(Some(b"committed=290"))?;
     log.close()?;
     println!("wrote a sample log to {dir}");
     Ok(())

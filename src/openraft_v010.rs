@@ -153,7 +153,7 @@ impl<C: RaftTypeConfig, K: Codec> RaftLogStorage<C> for LogStore<C, K> {
 
     async fn save_committed(&mut self, committed: Option<LogIdOf<C>>) -> io::Result<()> {
         let blob = committed.as_ref().map(K::encode).transpose()?;
-        Ok(self.log.write_committed(blob.as_deref())?)
+        Ok(self.log.save_committed(blob.as_deref())?)
     }
 
     async fn read_committed(&mut self) -> io::Result<Option<LogIdOf<C>>> {

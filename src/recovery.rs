@@ -168,9 +168,16 @@ impl Replay {
                 }
             }
         }
-        self.index.truncate_after(f.state.last_index);
-        if let Some(p) = f.state.purged_index() {
-            self.index.purge_upto(p);
+        // The state bounds the index on both sides: a truncation or purge
+        // recorded in this chunk may have removed entries of earlier chunks.
+        match f.state.first_index {
+            Some(first) => {
+                self.index.truncate_after(f.state.last_index);
+                if let Some(below) = first.checked_sub(1) {
+                    self.index.purge_upto(below);
+                }
+            }
+            None => self.index.truncate_after(None),
         }
         self.state = Some(f.state);
         Ok(())

@@ -148,7 +148,8 @@ impl Drop for Worker {
 #[derive(Clone)]
 pub struct ChunkLog {
     core: Arc<Core>,
-    worker: Arc<Worker>,
+    /// Joins the flush thread when the last clone drops.
+    _worker: Arc<Worker>,
 }
 
 impl std::fmt::Debug for ChunkLog {
@@ -230,7 +231,7 @@ impl ChunkLog {
             .spawn(move || flush::run(thread_core, (tail.id, tail_file)))
             .map_err(|e| Error::io("spawn flush thread", &dir, e))?;
         let worker = Arc::new(Worker { core: core.clone(), thread: Mutex::new(Some(thread)) });
-        Ok(ChunkLog { core, worker })
+        Ok(ChunkLog { core, _worker: worker })
     }
 
     /// The log directory.
@@ -310,8 +311,10 @@ impl ChunkLog {
         self.sync()
     }
 
-    /// Queues a new committed marker (`None` clears it).
-    pub fn write_committed(&self, committed: Option<&[u8]>) -> Result<()> {
+    /// Queues a new committed marker (`None` clears it): a record in the
+    /// same ordered stream, durable with the next flush. (Raft does not need
+    /// it durable at once; a restarted node re-applies up to it.)
+    pub fn save_committed(&self, committed: Option<&[u8]>) -> Result<()> {
         check_len(committed.map_or(0, <[u8]>::len))?;
         self.write(
             |sh| sh.state.committed = committed.map(Bytes::copy_from_slice),
@@ -321,7 +324,7 @@ impl ChunkLog {
 
     /// Queues a new user metadata blob (`None` clears it). It is kept in
     /// every checkpoint and returned in [`LogState::user_meta`].
-    pub fn write_user_meta(&self, meta: Option<&[u8]>) -> Result<()> {
+    pub fn save_user_meta(&self, meta: Option<&[u8]>) -> Result<()> {
         check_len(meta.map_or(0, <[u8]>::len))?;
         self.write(
             |sh| sh.state.user_meta = meta.map(Bytes::copy_from_slice),
@@ -617,14 +620,6 @@ impl ChunkLog {
     /// Whether an earlier I/O failure poisoned the store.
     pub fn is_poisoned(&self) -> bool {
         self.core.queue.lock().poisoned.is_some()
-    }
-}
-
-impl Drop for ChunkLog {
-    fn drop(&mut self) {
-        // The worker joins the flush thread when the last handle drops;
-        // nothing else to do. Kept explicit so the order is documented.
-        let _ = &self.worker;
     }
 }
 

@@ -154,7 +154,7 @@ impl<C: RaftTypeConfig, K: Codec> RaftLogStorage<C> for LogStore<C, K> {
         committed: Option<LogId<C::NodeId>>,
     ) -> std::result::Result<(), StorageError<C::NodeId>> {
         let blob = committed.as_ref().map(K::encode).transpose().map_err(write_err)?;
-        self.log.write_committed(blob.as_deref()).map_err(write_err)
+        self.log.save_committed(blob.as_deref()).map_err(write_err)
     }
 
     async fn read_committed(&mut self) -> std::result::Result<Option<LogId<C::NodeId>>, StorageError<C::NodeId>> {

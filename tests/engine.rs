@@ -38,8 +38,8 @@ fn vote_committed_and_user_meta_survive_reopen() {
     let log = open(&cfg);
     log.save_vote(b"v1").unwrap();
     append_range(&log, 1..=9);
-    log.write_committed(Some(b"c7")).unwrap();
-    log.write_user_meta(Some(b"meta")).unwrap();
+    log.save_committed(Some(b"c7")).unwrap();
+    log.save_user_meta(Some(b"meta")).unwrap();
     log.save_vote(b"v2").unwrap();
     drop(log);
     let log = open(&cfg);
@@ -47,7 +47,7 @@ fn vote_committed_and_user_meta_survive_reopen() {
     assert_eq!(st.vote.as_deref(), Some(&b"v2"[..]));
     assert_eq!(st.committed.as_deref(), Some(&b"c7"[..]));
     assert_eq!(st.user_meta.as_deref(), Some(&b"meta"[..]));
-    log.write_committed(None).unwrap();
+    log.save_committed(None).unwrap();
     log.close().unwrap();
     assert_eq!(open(&cfg).state().committed, None);
 }
@@ -233,4 +233,20 @@ fn config_deserializes_with_defaults() {
     fn serde_json_like<T: serde::de::DeserializeOwned>(s: &str) -> T {
         serde_json::from_str(s).unwrap()
     }
+}
+
+/// Regression (found by the model test): a truncation that removes every
+/// entry, recorded in a chunk sealed later, must also drop entries of
+/// earlier chunks from the index rebuilt from footers.
+#[test]
+fn truncate_everything_then_restart_at_a_lower_index_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = small(dir.path(), 3);
+    let log = open(&cfg);
+    log.append((2..=11).map(|i| (i, payload(i)))).unwrap();
+    log.truncate_after(Some(0)).unwrap();
+    assert_eq!(log.state().last_index, None);
+    log.append((3..=10).map(|i| (i, payload(i)))).unwrap();
+    log.close().unwrap();
+    assert_entries(&open(&cfg), 3, 10);
 }

@@ -54,7 +54,7 @@ fn write_corpus() {
     let log = chunklog::ChunkLog::open(chunklog::Config::new(dir.path()).chunk_max_records(6)).unwrap();
     log.save_vote(b"vote").unwrap();
     log.append((1..=14u64).map(|i| (i, vec![i as u8; 20 + i as usize]))).unwrap();
-    log.write_committed(Some(b"c")).unwrap();
+    log.save_committed(Some(b"c")).unwrap();
     log.truncate_after(Some(12)).unwrap();
     log.purge(3, b"p3").unwrap();
     log.close().unwrap();

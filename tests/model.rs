@@ -59,7 +59,7 @@ fn check(log: &ChunkLog, m: &Model) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128 * common::scale() as u32, ..ProptestConfig::default() })]
     #[test]
     fn engine_matches_model(ops in proptest::collection::vec(op(), 1..60), records in 3u64..12, cache in any::<bool>()) {
         let dir = tempfile::tempdir().unwrap();
@@ -102,7 +102,7 @@ proptest! {
                 }
                 Op::Committed(c) => {
                     let blob = c.map(|c| vec![c; 2]);
-                    log.write_committed(blob.as_deref()).unwrap();
+                    log.save_committed(blob.as_deref()).unwrap();
                     m.committed = blob;
                 }
                 Op::Sync => log.sync().unwrap(),

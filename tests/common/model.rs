@@ -74,7 +74,7 @@ impl Model {
             Op::Truncate(a) => log.truncate_after(*a),
             Op::Purge(i) => log.purge(*i, &purge_meta(*i)),
             Op::Vote(v) => log.write_vote(v),
-            Op::Committed(c) => log.write_committed(c.as_deref()),
+            Op::Committed(c) => log.save_committed(c.as_deref()),
         }
     }
 
