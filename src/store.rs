@@ -561,7 +561,7 @@ impl ChunkLog {
         let base = out.first().map_or(0, |(i, _)| *i);
         let mut k = 0;
         while k < disk.len() {
-            let (i0, s0) = disk[k];
+            let (_, s0) = disk[k];
             let mut end = k + 1;
             let mut span = u64::from(s0.len);
             while end < disk.len() {
@@ -588,7 +588,6 @@ impl ChunkLog {
                 out[(i - base) as usize].1 = verify_entry(frame, i, path, s.offset.into())?;
                 pos += s.len as usize;
             }
-            let _ = i0;
             k = end;
         }
         Ok(out)
