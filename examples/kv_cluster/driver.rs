@@ -69,7 +69,7 @@ pub struct Options {
     #[arg(long, default_value_t = crate::node::SNAPSHOT_EVERY)]
     pub snapshot_every: u64,
     /// Give up (and fail) if the whole run takes longer than this.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 120)]
     pub timeout_secs: u64,
     /// Keep the data directories and node logs instead of deleting them.
     #[arg(long)]
@@ -85,7 +85,7 @@ impl Default for Options {
             clients: 8,
             kills: 2,
             snapshot_every: crate::node::SNAPSHOT_EVERY,
-            timeout_secs: 300,
+            timeout_secs: 120,
             keep: false,
         }
     }
@@ -218,13 +218,23 @@ impl Api {
         self.get(id, "/metrics").await
     }
 
+    /// Node `id`'s metrics; `Err` if it does not answer, and an error that
+    /// ends the run if its Raft has stopped with a fatal error.
+    async fn live_metrics(&self, id: NodeId) -> anyhow::Result<Option<RaftMetrics<TypeConfig>>> {
+        let Ok(m) = self.metrics(id).await else { return Ok(None) };
+        if let Err(fatal) = &m.running_state {
+            bail!("node {id}'s Raft failed: {fatal}");
+        }
+        Ok(Some(m))
+    }
+
     /// Waits until one of `nodes` says it is the leader and returns it with
     /// its metrics.
     async fn leader(&self, nodes: &[NodeId], deadline: Instant) -> anyhow::Result<(NodeId, RaftMetrics<TypeConfig>)> {
         loop {
             let mut best: Option<(NodeId, RaftMetrics<TypeConfig>)> = None;
             for &id in nodes {
-                if let Ok(m) = self.metrics(id).await
+                if let Some(m) = self.live_metrics(id).await?
                     && m.state == ServerState::Leader
                     && best.as_ref().is_none_or(|(_, b)| m.current_term > b.current_term)
                 {
@@ -245,7 +255,7 @@ impl Api {
     async fn wait_applied(&self, id: NodeId, index: u64, deadline: Instant) -> anyhow::Result<Duration> {
         let t = Instant::now();
         loop {
-            if let Ok(m) = self.metrics(id).await
+            if let Some(m) = self.live_metrics(id).await?
                 && m.last_applied.map(|l| l.index) >= Some(index)
             {
                 return Ok(t.elapsed());
@@ -542,8 +552,9 @@ impl Report {
         let leaders: Vec<String> = self.leaders.iter().map(|(t, n)| format!("node {n} in term {t}")).collect();
         let _ = writeln!(
             s,
-            "  elections   {} leaders seen: {}; final term {}",
+            "  elections   {} leader{} seen: {}; final term {}",
             self.leaders.len(),
+            if self.leaders.len() == 1 { "" } else { "s" },
             leaders.join(", "),
             self.final_term
         );

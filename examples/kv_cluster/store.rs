@@ -56,6 +56,9 @@ struct Inner {
     dir: PathBuf,
     sm: RwLock<SmData>,
     current: Mutex<Option<StoredSnapshot>>,
+    /// Serializes snapshot persistence: openraft may build a snapshot while
+    /// it installs one from the leader.
+    persist: tokio::sync::Mutex<()>,
     counters: SmCounters,
     /// Index of the snapshot loaded from disk at start, if any.
     loaded_at_start: Option<u64>,
@@ -127,6 +130,7 @@ impl StateMachineStore {
                 dir: dir.to_path_buf(),
                 sm: RwLock::new(data),
                 current: Mutex::new(current),
+                persist: tokio::sync::Mutex::new(()),
                 counters: SmCounters::default(),
                 loaded_at_start,
             }),
@@ -162,16 +166,19 @@ impl StateMachineStore {
         cur.as_ref().and_then(|s| s.meta.last_log_id.map(|l| l.index))
     }
 
-    /// Persists `snap` as the current snapshot.
+    /// Persists `snap` and makes it the current snapshot, unless the current
+    /// one is newer.
     async fn save(&self, snap: StoredSnapshot) -> io::Result<()> {
+        let _one_at_a_time = self.inner.persist.lock().await;
+        let newer =
+            |cur: &Option<StoredSnapshot>| cur.as_ref().is_some_and(|c| c.meta.last_log_id > snap.meta.last_log_id);
+        if newer(&self.inner.current.lock().unwrap_or_else(|p| p.into_inner())) {
+            return Ok(());
+        }
         let bytes = frame(&snap.meta, &snap.data)?;
         let dir = self.inner.dir.clone();
         tokio::task::spawn_blocking(move || write_atomic(&dir, SNAPSHOT_FILE, &bytes)).await.map_err(to_io)??;
-        let mut cur = self.inner.current.lock().unwrap_or_else(|p| p.into_inner());
-        // Never replace a newer snapshot with an older one.
-        if cur.as_ref().is_none_or(|c| c.meta.last_log_id <= snap.meta.last_log_id) {
-            *cur = Some(snap);
-        }
+        *self.inner.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(snap);
         Ok(())
     }
 }
