@@ -558,29 +558,22 @@ impl Report {
             leaders.join(", "),
             self.final_term
         );
-        let per_node: Vec<String> = self
-            .node_stats
-            .iter()
-            .map(|(id, v)| {
-                format!(
-                    "node {id} at index {} ({} built, {} installed since its last start)",
-                    v["snapshot_index"], v["snapshots_built"], v["snapshots_installed"]
-                )
-            })
-            .collect();
-        let _ = writeln!(s, "  snapshots   {}", per_node.join("; "));
-        let logs: Vec<String> = self
-            .node_stats
-            .iter()
-            .map(|(id, v)| {
-                let l = &v["log"];
-                format!(
-                    "node {id} entries {}..={}, {} chunk files, {} fsyncs",
-                    l["first_index"], l["last_index"], l["chunks"], l["fsyncs"]
-                )
-            })
-            .collect();
-        let _ = writeln!(s, "  chunklog    {}", logs.join("; "));
+        for (id, v) in &self.node_stats {
+            let l = &v["log"];
+            let plural = if l["chunks"].as_u64() == Some(1) { "" } else { "s" };
+            let _ = writeln!(
+                s,
+                "  node {id}      snapshot at {} ({} built, {} installed), log {}..={} in {} chunk file{plural}, {} fsyncs",
+                v["snapshot_index"],
+                v["snapshots_built"],
+                v["snapshots_installed"],
+                l["first_index"],
+                l["last_index"],
+                l["chunks"],
+                l["fsyncs"]
+            );
+        }
+        let _ = writeln!(s, "              (counts since each node's last start)");
         let (fl, fi) = self.final_leader;
         let _ = writeln!(s, "  converged   leader node {fl}, every node applied index {fi}");
         for (id, c) in &self.local_checks {
