@@ -1,0 +1,318 @@
+//! One cluster node: chunklog as the Raft log, the in-memory key-value state
+//! machine, and an HTTP API on a loopback address.
+//!
+//! | method and path | what |
+//! |---|---|
+//! | `POST /write` `{"key","value"}` | replicate a write; answered after it is committed and applied |
+//! | `GET /read/{key}` | linearizable read (ReadIndex through this node, which must be the leader) |
+//! | `GET /local/{key}` | this node's own state machine, with its last applied index |
+//! | `GET /metrics` | openraft's `RaftMetrics` as JSON |
+//! | `GET /stats` | snapshot counters and chunklog statistics of this node |
+//! | `POST /init` `[[id,"addr"],..]` | initialize the cluster (empty list: this node alone) |
+//! | `POST /add-learner` `[id,"addr"]` | add a learner and wait for it to catch up |
+//! | `POST /change-membership` `[id,..]` | make these nodes the voters |
+//! | `POST /raft/append`, `/raft/vote`, `/raft/pre-vote`, `/raft/snapshot` | Raft RPCs between nodes |
+//!
+//! Errors are JSON `{"error", "leader_id", "leader_addr"}`: HTTP 421 when
+//! another node is (or may be) the leader, 503 when the request could not be
+//! served now, 500 when this node's Raft has failed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use openraft::async_runtime::watch::WatchReceiver;
+use openraft::error::{ForwardToLeader, RaftError};
+use openraft::raft::{AppendEntriesRequest, VoteRequest};
+use openraft::{BasicNode, ReadPolicy, SnapshotPolicy, TryAsRef};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::network::{NetworkFactory, SnapshotHeader};
+use crate::store::{StateMachineStore, unframe};
+use crate::types::{NodeId, Raft, Request, TypeConfig};
+
+/// Raft timing of every node, in milliseconds. Generous for a loaded 2-core
+/// machine running four processes (and debug builds in the test): a
+/// heartbeat also bounds how long one append-entries RPC may take.
+const HEARTBEAT_MS: u64 = 150;
+const ELECTION_MIN_MS: u64 = 500;
+const ELECTION_MAX_MS: u64 = 1000;
+
+/// Default of `--snapshot-every`.
+pub const SNAPSHOT_EVERY: u64 = 500;
+
+/// Options of `kv_cluster node`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Options {
+    /// Raft node id.
+    #[arg(long)]
+    pub id: NodeId,
+    /// Loopback address to serve HTTP on, e.g. 127.0.0.1:21001.
+    #[arg(long)]
+    pub addr: SocketAddr,
+    /// Data directory: the Raft log (`raft-log/`) and the snapshot live here.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Build a snapshot every this many applied entries; a fifth of that
+    /// many log entries below the snapshot are kept, the rest purged.
+    #[arg(long, default_value_t = SNAPSHOT_EVERY)]
+    pub snapshot_every: u64,
+}
+
+/// The openraft configuration of a node that snapshots every
+/// `snapshot_every` entries. It keeps `snapshot_every / 5` entries of the log
+/// below the snapshot and purges the rest, so a node that fell further behind
+/// catches up by snapshot.
+pub fn raft_config(snapshot_every: u64) -> anyhow::Result<openraft::Config> {
+    let config = openraft::Config {
+        cluster_name: "chunklog-kv".to_string(),
+        heartbeat_interval: HEARTBEAT_MS,
+        election_timeout_min: ELECTION_MIN_MS,
+        election_timeout_max: ELECTION_MAX_MS,
+        install_snapshot_timeout: 10_000,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(snapshot_every.max(1)),
+        max_in_snapshot_log_to_keep: snapshot_every / 5,
+        purge_batch_size: 1,
+        // Retry an unreachable node every 50 ms. A leader retrying a dead
+        // follower also releases, at every failure, the log range it was
+        // sending, which lets it purge that range.
+        backoff: "50ms 50ms 50ms".to_string(),
+        ..Default::default()
+    };
+    Ok(config.validate()?)
+}
+
+/// Everything a request handler needs.
+struct App {
+    id: NodeId,
+    addr: SocketAddr,
+    raft: Raft,
+    sm: StateMachineStore,
+    log: chunklog::ChunkLog,
+}
+
+type AppState = State<Arc<App>>;
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: String,
+    /// The leader, if this node knows it.
+    pub leader_id: Option<NodeId>,
+    /// The leader's address, if this node knows it.
+    pub leader_addr: Option<String>,
+}
+
+/// An error answer.
+struct ApiError(StatusCode, ErrorBody);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
+}
+
+impl ApiError {
+    fn new(status: StatusCode, error: impl ToString) -> Self {
+        ApiError(status, ErrorBody { error: error.to_string(), leader_id: None, leader_addr: None })
+    }
+
+    /// Maps an openraft error: a hint to the leader gives 421, a failed Raft
+    /// 500, anything else (no quorum, membership change in progress) 503.
+    fn raft<E>(e: RaftError<TypeConfig, E>) -> Self
+    where
+        E: std::error::Error + TryAsRef<ForwardToLeader<TypeConfig>>,
+    {
+        if let Some(f) = e.forward_to_leader() {
+            let (leader_id, leader_addr) = (f.leader_id, f.leader_node.as_ref().map(|n| n.addr.clone()));
+            return ApiError(
+                StatusCode::MISDIRECTED_REQUEST,
+                ErrorBody { error: e.to_string(), leader_id, leader_addr },
+            );
+        }
+        let status =
+            if e.fatal().is_some() { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::SERVICE_UNAVAILABLE };
+        ApiError::new(status, e)
+    }
+}
+
+/// Runs a node until it is killed, interrupted, or its parent (the driver)
+/// goes away.
+pub async fn run(opts: Options) -> anyhow::Result<()> {
+    let Options { id, addr, dir, snapshot_every } = opts;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(std::io::stderr).init();
+    anyhow::ensure!(addr.ip().is_loopback(), "node address {addr} is not a loopback address");
+    spawn_parent_watchdog();
+
+    let log_cfg = chunklog::Config::new(dir.join("raft-log")).chunk_max_size(1 << 20);
+    let log_store = chunklog::LogStore::<TypeConfig>::open(log_cfg).context("opening the raft log")?;
+    let log = log_store.engine().clone();
+    let sm = StateMachineStore::open(&dir).context("opening the state machine")?;
+    let raft =
+        Raft::new(id, Arc::new(raft_config(snapshot_every)?), NetworkFactory::new(id)?, log_store, sm.clone()).await?;
+
+    let app = Arc::new(App { id, addr, raft: raft.clone(), sm, log });
+    let router = axum::Router::new()
+        .route("/write", post(write))
+        .route("/read/{key}", get(read))
+        .route("/local/{key}", get(local))
+        .route("/metrics", get(metrics))
+        .route("/stats", get(stats))
+        .route("/init", post(init))
+        .route("/add-learner", post(add_learner))
+        .route("/change-membership", post(change_membership))
+        .route("/raft/append", post(raft_append))
+        .route("/raft/vote", post(raft_vote))
+        .route("/raft/pre-vote", post(raft_pre_vote))
+        .route("/raft/snapshot", post(raft_snapshot))
+        .layer(DefaultBodyLimit::max(1 << 30))
+        .with_state(app);
+
+    let listener = bind(addr).await?;
+    eprintln!("node {id} serving on {addr}, data in {}", dir.display());
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    raft.shutdown().await.ok();
+    Ok(())
+}
+
+/// Binds `addr`, retrying briefly: a restarted node reuses its old port.
+async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    let mut last = None;
+    for _ in 0..50 {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(anyhow::anyhow!("cannot bind {addr}: {last:?}"))
+}
+
+/// Exits when the parent process changes (the driver died without killing
+/// this node), so no node outlives its driver by more than half a second.
+fn spawn_parent_watchdog() {
+    let parent = std::os::unix::process::parent_id();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if std::os::unix::process::parent_id() != parent {
+                eprintln!("parent {parent} is gone; exiting");
+                std::process::exit(2);
+            }
+        }
+    });
+}
+
+async fn write(State(app): AppState, Json(req): Json<Request>) -> Result<Json<serde_json::Value>, ApiError> {
+    let resp = app.raft.client_write(req).await.map_err(ApiError::raft)?;
+    Ok(Json(json!({ "index": resp.log_id.index })))
+}
+
+async fn read(State(app): AppState, Path(key): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    // Confirms leadership with a quorum and waits until this node has
+    // applied everything committed before the read.
+    let read_log_id = app.raft.ensure_linearizable(ReadPolicy::ReadIndex).await.map_err(ApiError::raft)?;
+    let (value, applied) = app.sm.get(&key);
+    Ok(Json(json!({ "value": value, "applied": applied, "read_index": read_log_id.index() })))
+}
+
+async fn local(State(app): AppState, Path(key): Path<String>) -> Json<serde_json::Value> {
+    let (value, applied) = app.sm.get(&key);
+    Json(json!({ "value": value, "applied": applied }))
+}
+
+async fn metrics(State(app): AppState) -> Json<openraft::RaftMetrics<TypeConfig>> {
+    Json(app.raft.metrics().borrow_watched().clone())
+}
+
+async fn stats(State(app): AppState) -> Json<serde_json::Value> {
+    let (keys, applied) = app.sm.size();
+    let c = app.sm.counters();
+    let s = app.log.stats();
+    Json(json!({
+        "id": app.id,
+        "applied": applied,
+        "keys": keys,
+        "snapshot_index": app.sm.snapshot_index(),
+        "snapshot_loaded_at_start": app.sm.loaded_at_start(),
+        "snapshots_built": c.snapshots_built.load(Ordering::Relaxed),
+        "snapshots_installed": c.snapshots_installed.load(Ordering::Relaxed),
+        "log": {
+            "chunks": s.chunks,
+            "disk_bytes": s.disk_bytes,
+            "entries": s.entries,
+            "first_index": s.first_index,
+            "last_index": s.last_index,
+            "fsyncs": s.fsyncs,
+            "bytes_written": s.bytes_written,
+        },
+    }))
+}
+
+async fn init(State(app): AppState, Json(nodes): Json<Vec<(NodeId, String)>>) -> Result<Json<()>, ApiError> {
+    let mut members: BTreeMap<NodeId, BasicNode> =
+        nodes.into_iter().map(|(id, addr)| (id, BasicNode::new(addr))).collect();
+    if members.is_empty() {
+        members.insert(app.id, BasicNode::new(app.addr));
+    }
+    app.raft.initialize(members).await.map_err(|e| {
+        // Already initialized, or this node is not among the members.
+        let status = if e.fatal().is_some() { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::CONFLICT };
+        ApiError::new(status, e)
+    })?;
+    Ok(Json(()))
+}
+
+async fn add_learner(
+    State(app): AppState,
+    Json((id, addr)): Json<(NodeId, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let resp = app.raft.add_learner(id, BasicNode::new(addr), true).await.map_err(ApiError::raft)?;
+    Ok(Json(json!({ "index": resp.log_id.index })))
+}
+
+async fn change_membership(
+    State(app): AppState,
+    Json(voters): Json<BTreeSet<NodeId>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let resp = app.raft.change_membership(voters, false).await.map_err(ApiError::raft)?;
+    Ok(Json(json!({ "index": resp.log_id.index })))
+}
+
+async fn raft_append(State(app): AppState, Json(rpc): Json<AppendEntriesRequest<TypeConfig>>) -> impl IntoResponse {
+    Json(app.raft.append_entries(rpc).await)
+}
+
+async fn raft_vote(State(app): AppState, Json(rpc): Json<VoteRequest<TypeConfig>>) -> impl IntoResponse {
+    Json(app.raft.vote(rpc).await)
+}
+
+async fn raft_pre_vote(State(app): AppState, Json(rpc): Json<VoteRequest<TypeConfig>>) -> impl IntoResponse {
+    Json(app.raft.pre_vote(rpc).await)
+}
+
+async fn raft_snapshot(State(app): AppState, body: Bytes) -> Result<Response, ApiError> {
+    let (header, data) = unframe::<SnapshotHeader>(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("snapshot: {e}")))?;
+    let snapshot = openraft::Snapshot { meta: header.meta, snapshot: data.to_vec() };
+    let res = app.raft.install_full_snapshot(header.vote, snapshot).await.map_err(RaftError::<TypeConfig>::Fatal);
+    Ok(Json(res).into_response())
+}
