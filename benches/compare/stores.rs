@@ -60,6 +60,9 @@ pub struct Options {
     pub entry_len: usize,
     /// Raw pre-zeroed: bytes to preallocate before the clock starts.
     pub prezero_bytes: u64,
+    /// raft-log's `flush_batch_wait`: how long its flush worker waits to
+    /// gather more flush requests before it syncs (0: it syncs each one).
+    pub raft_log_wait: Duration,
 }
 
 /// One log under test.
@@ -215,13 +218,12 @@ struct RaftLogStore {
     log: RwLock<RaftLog>,
 }
 
-/// raft-log's configuration in every workload: chunks of `file_bytes`,
-/// no batching wait (its 1 ms default caps a lone writer at about 700/s),
-/// and a cache of one item when the cache is off.
+/// raft-log's configuration: chunks of `file_bytes`, the batching wait of
+/// `opt`, and a cache of one item when the cache is off.
 pub fn raft_log_config(dir: &Path, opt: &Options) -> raft_log::Config {
     let mut cfg = raft_log::Config::new(dir.display());
     cfg.wal.chunk_max_size = Some(opt.file_bytes as usize);
-    cfg.wal.flush_batch_wait = Some(Duration::ZERO);
+    cfg.wal.flush_batch_wait = Some(opt.raft_log_wait);
     if !opt.cache {
         cfg.log_cache_max_items = Some(1);
         cfg.log_cache_capacity = Some(1);
@@ -343,6 +345,7 @@ fn region(writer: usize) -> u64 {
 
 impl RaftEngineStore {
     fn open(dir: &Path, opt: &Options) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
         let engine = raft_engine::Engine::open(raft_engine_config(dir, opt)).context("raft-engine open")?;
         Ok(RaftEngineStore { engine })
     }
