@@ -13,6 +13,8 @@
 //! cells. Options:
 //!
 //! - `--quick`: tiny sizes, seconds in all;
+//! - `--reps N`: runs of each short write cell, the median reported
+//!   (default 3, 1 with `--quick`);
 //! - `--only a,b`: run only these groups: `serial`, `group`, `pipelined`,
 //!   `bulk`, `fresh`, `biglog`, `adapters`;
 //! - `--data-dir DIR`: where logs are written (default `target/bench-data`
@@ -108,10 +110,13 @@ fn engine_cell(workload: &str, system: System, dir: &Path, sizes: &Sizes, out: &
                 _ => sizes.pipelined_ops,
             };
             // Several flushes outstanding: raft-log batches them only with a
-            // wait (its default is 1 ms) and syncs each one without. Run it
-            // both ways and keep its better result.
-            let waits: &[Duration] = match system {
-                System::RaftLog => &[Duration::ZERO, Duration::from_millis(1)],
+            // wait (its default is 1 ms); without one its worker syncs each
+            // request on its own. For 4 writers run it both ways and keep
+            // its better result; pipelined, wait 0 means one fsync per
+            // entry (about 5,000/s here), so only its default is run.
+            let waits: &[Duration] = match (system, workload) {
+                (System::RaftLog, "group") => &[Duration::ZERO, Duration::from_millis(1)],
+                (System::RaftLog, _) => &[Duration::from_millis(1)],
                 _ => &[Duration::ZERO],
             };
             let mut best: Option<(Duration, Report)> = None;
@@ -249,6 +254,8 @@ async fn adapter_cell(workload: &str, kind: Adapter, dir: &Path, sizes: &Sizes, 
 
 struct Args {
     quick: bool,
+    /// Runs of each short write cell; the median is reported.
+    reps: usize,
     only: Option<Vec<String>>,
     data_dir: PathBuf,
     svg: Option<PathBuf>,
@@ -257,6 +264,7 @@ struct Args {
 fn parse_args(args: &[String]) -> Result<Args> {
     let mut a = Args {
         quick: false,
+        reps: 0,
         only: None,
         data_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("bench-data"),
         svg: None,
@@ -265,6 +273,7 @@ fn parse_args(args: &[String]) -> Result<Args> {
     while let Some(x) = it.next() {
         match x.as_str() {
             "--quick" => a.quick = true,
+            "--reps" => a.reps = it.next().context("--reps needs a number")?.parse()?,
             "--only" => {
                 let v = it.next().context("--only needs a list")?;
                 a.only = Some(v.split(',').map(str::to_string).collect());
@@ -273,12 +282,15 @@ fn parse_args(args: &[String]) -> Result<Args> {
             "--svg" => a.svg = Some(PathBuf::from(it.next().context("--svg needs a path")?)),
             "-h" | "--help" => {
                 eprintln!(
-                    "compare [--quick] [--only serial,group,pipelined,bulk,fresh,biglog,adapters] [--data-dir DIR] [--svg FILE]"
+                    "compare [--quick] [--reps N] [--only serial,group,pipelined,bulk,fresh,biglog,adapters] [--data-dir DIR] [--svg FILE]"
                 );
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other:?} (try --help)"),
         }
+    }
+    if a.reps == 0 {
+        a.reps = if a.quick { 1 } else { 3 };
     }
     Ok(a)
 }
@@ -303,6 +315,14 @@ struct Runner {
 impl Runner {
     /// Runs one cell in a child process and records its outcome.
     fn run(&mut self, workload: &str, system: &str, dir: &Path) {
+        let outcome = self.run_once(workload, system, dir);
+        self.results.insert(workload, system, outcome);
+    }
+
+    /// Runs one cell in a child process and returns its outcome.
+    fn run_once(&self, workload: &str, system: &str, dir: &Path) -> Outcome {
+        // Write back what earlier cells left dirty, so it does not compete.
+        let _ = Command::new("sync").status();
         let t = Instant::now();
         eprint!("[{:>5.0} s] {workload:<12} {system:<14} ", self.started.elapsed().as_secs_f64());
         let outcome = match self.spawn(workload, system, dir) {
@@ -319,7 +339,7 @@ impl Runner {
             Outcome::Failed(e) => eprintln!("FAILED: {e}"),
             Outcome::Skipped(_) => eprintln!(),
         }
-        self.results.insert(workload, system, outcome);
+        outcome
     }
 
     fn spawn(&self, workload: &str, system: &str, dir: &Path) -> Result<Outcome> {
@@ -364,6 +384,26 @@ impl Runner {
         }
         Ok(Outcome::Done { values, notes })
     }
+}
+
+/// Of several runs of one cell, the one with the median throughput (so
+/// all of a row's numbers come from one run); a failure if none succeeded.
+fn median_run(mut runs: Vec<Outcome>) -> Outcome {
+    let rate = |o: &Outcome| match o {
+        Outcome::Done { values, .. } => values
+            .iter()
+            .find(|(k, _)| k.ends_with(".ops") || k.ends_with(".eps") || k.ends_with(".rps"))
+            .map(|(_, v)| *v),
+        _ => None,
+    };
+    let failed = runs.iter().find(|o| rate(o).is_none()).cloned();
+    runs.retain(|o| rate(o).is_some());
+    if runs.is_empty() {
+        return failed.unwrap_or(Outcome::Failed("no run".into()));
+    }
+    runs.sort_by(|a, b| rate(a).partial_cmp(&rate(b)).unwrap_or(std::cmp::Ordering::Equal));
+    let mid = runs.len() / 2;
+    runs.swap_remove(mid)
 }
 
 /// A fresh, empty directory `name` under `data`.
@@ -433,14 +473,25 @@ fn parent(args: &[String]) -> Result<()> {
             continue;
         }
         for w in workloads {
-            for s in System::ALL {
-                if let Some(why) = skip_reason(w, s) {
-                    r.results.insert(w, s.name(), Outcome::Skipped(why.into()));
-                    continue;
+            // Repetitions interleaved across systems, so drift in the
+            // disk's speed touches every system alike.
+            let mut runs: HashMap<&str, Vec<Outcome>> = HashMap::new();
+            for _ in 0..a.reps {
+                for s in System::ALL {
+                    if skip_reason(w, s).is_some() {
+                        continue;
+                    }
+                    let dir = fresh_dir(&a.data_dir, &format!("{w}-{}", s.name()))?;
+                    runs.entry(s.name()).or_default().push(r.run_once(w, s.name(), &dir));
+                    remove(&dir);
                 }
-                let dir = fresh_dir(&a.data_dir, &format!("{w}-{}", s.name()))?;
-                r.run(w, s.name(), &dir);
-                remove(&dir);
+            }
+            for s in System::ALL {
+                let o = match skip_reason(w, s) {
+                    Some(why) => Outcome::Skipped(why.into()),
+                    None => median_run(runs.remove(s.name()).unwrap_or_default()),
+                };
+                r.results.insert(w, s.name(), o);
             }
         }
     }
@@ -468,12 +519,20 @@ fn parent(args: &[String]) -> Result<()> {
 
     // The openraft adapters: 1, 3 and 6.
     if wants("adapters") {
-        for ad in Adapter::ALL {
-            for w in ["a-serial", "a-bulk256", "a-bulk4k"] {
-                let dir = fresh_dir(&a.data_dir, &format!("{w}-{}", ad.name()))?;
-                r.run(w, ad.name(), &dir);
-                remove(&dir);
+        for w in ["a-serial", "a-bulk256", "a-bulk4k"] {
+            let mut runs: HashMap<&str, Vec<Outcome>> = HashMap::new();
+            for _ in 0..a.reps {
+                for ad in Adapter::ALL {
+                    let dir = fresh_dir(&a.data_dir, &format!("{w}-{}", ad.name()))?;
+                    runs.entry(ad.name()).or_default().push(r.run_once(w, ad.name(), &dir));
+                    remove(&dir);
+                }
             }
+            for (name, v) in runs {
+                r.results.insert(w, name, median_run(v));
+            }
+        }
+        for ad in Adapter::ALL {
             let dir = fresh_dir(&a.data_dir, &format!("big-{}", ad.name()))?;
             for w in ["a-ingest", "a-reopen-cold", "a-reopen-warm"] {
                 if w == "a-reopen-cold" {
@@ -493,17 +552,20 @@ fn parent(args: &[String]) -> Result<()> {
             notes.push(format!("{s}: {n}"));
         }
     }
-    for w in ["group", "pipelined"] {
-        if let Some(n) = results.note(w, "raft-log", "wait") {
-            notes.push(format!("raft-log, {w}: {n} was the better of 0 and 1 ms"));
-        }
+    if let Some(n) = results.note("group", "raft-log", "wait") {
+        notes.push(format!("raft-log, group commit: {n} was the better of 0 and 1 ms"));
+    }
+    if let Some(n) = results.note("pipelined", "raft-log", "wait") {
+        notes.push(format!("raft-log, pipelined: {n} (with 0 it syncs every request alone)"));
     }
     println!(
-        "## chunklog compare: {} run, {:.0} s\n\nMachine: {}; load average at the end {}.\n",
+        "## chunklog compare: {} run, {:.0} s\n\nMachine: {}; load average at the end {}. \
+         Workloads 1-3 and 5: the median of {} runs, interleaved across systems.\n",
         if a.quick { "quick (tiny sizes: the row labels give the full sizes)" } else { "full" },
         total.as_secs_f64(),
         fs_line,
-        load()
+        load(),
+        a.reps
     );
     println!("### Engines and the raw disk\n\n{}", report::engine_table(&results));
     println!("### openraft adapters\n\n{}", report::adapter_table(&results));
