@@ -14,7 +14,7 @@
 //!
 //! - `--quick`: tiny sizes, seconds in all;
 //! - `--reps N`: runs of each short write cell, the median reported
-//!   (default 3, 1 with `--quick`);
+//!   (default 5, 1 with `--quick`);
 //! - `--only a,b`: run only these groups: `serial`, `group`, `pipelined`,
 //!   `bulk`, `fresh`, `biglog`, `adapters`;
 //! - `--data-dir DIR`: where logs are written (default `target/bench-data`
@@ -290,7 +290,7 @@ fn parse_args(args: &[String]) -> Result<Args> {
         }
     }
     if a.reps == 0 {
-        a.reps = if a.quick { 1 } else { 3 };
+        a.reps = if a.quick { 1 } else { 5 };
     }
     Ok(a)
 }
@@ -402,8 +402,14 @@ fn median_run(mut runs: Vec<Outcome>) -> Outcome {
         return failed.unwrap_or(Outcome::Failed("no run".into()));
     }
     runs.sort_by(|a, b| rate(a).partial_cmp(&rate(b)).unwrap_or(std::cmp::Ordering::Equal));
+    let (lo, hi) = (rate(&runs[0]), rate(&runs[runs.len() - 1]));
     let mid = runs.len() / 2;
-    runs.swap_remove(mid)
+    let mut median = runs.swap_remove(mid);
+    if let (Outcome::Done { values, .. }, Some(lo), Some(hi)) = (&mut median, lo, hi) {
+        values.insert("runs.min".into(), lo);
+        values.insert("runs.max".into(), hi);
+    }
+    median
 }
 
 /// A fresh, empty directory `name` under `data`.
@@ -521,7 +527,8 @@ fn parent(args: &[String]) -> Result<()> {
     if wants("adapters") {
         for w in ["a-serial", "a-bulk256", "a-bulk4k"] {
             let mut runs: HashMap<&str, Vec<Outcome>> = HashMap::new();
-            for _ in 0..a.reps {
+            // hiqlite-wal's bulk runs take long: at most 3 runs here.
+            for _ in 0..a.reps.min(3) {
                 for ad in Adapter::ALL {
                     let dir = fresh_dir(&a.data_dir, &format!("{w}-{}", ad.name()))?;
                     runs.entry(ad.name()).or_default().push(r.run_once(w, ad.name(), &dir));
@@ -560,7 +567,7 @@ fn parent(args: &[String]) -> Result<()> {
     }
     println!(
         "## chunklog compare: {} run, {:.0} s\n\nMachine: {}; load average at the end {}. \
-         Workloads 1-3 and 5: the median of {} runs, interleaved across systems.\n",
+         Workloads 1-3 and 5: the median of {} runs (3 for the adapters), interleaved across systems.\n",
         if a.quick { "quick (tiny sizes: the row labels give the full sizes)" } else { "full" },
         total.as_secs_f64(),
         fs_line,
@@ -570,6 +577,7 @@ fn parent(args: &[String]) -> Result<()> {
     println!("### Engines and the raw disk\n\n{}", report::engine_table(&results));
     println!("### openraft adapters\n\n{}", report::adapter_table(&results));
     println!("### Targets\n\n{}", report::targets_table(&results));
+    println!("### Spread: slowest and fastest of the {} runs\n\n{}", a.reps, report::spread_table(&results));
     for n in notes {
         println!("Note: {n}");
     }

@@ -459,3 +459,36 @@ pub fn targets_table(r: &Results) -> String {
     }
     s
 }
+
+/// The slowest and fastest run of each repeated throughput row.
+pub fn spread_table(r: &Results) -> String {
+    let mut s = String::from("| workload |");
+    for (_, title) in ENGINE_COLUMNS {
+        let _ = write!(s, " {title} |");
+    }
+    s.push_str("\n|---|");
+    s.push_str(&"---:|".repeat(ENGINE_COLUMNS.len()));
+    s.push('\n');
+    let rows = ENGINE_ROWS.iter().chain(ADAPTER_ROWS).filter(|row| row.throughput);
+    let mut seen = Vec::new();
+    for row in rows {
+        if seen.contains(&row.workload)
+            || !matches!(row.workload, "serial" | "group" | "pipelined" | "bulk256" | "bulk4k" | "fresh")
+        {
+            continue;
+        }
+        seen.push(row.workload);
+        let cells: Vec<String> = ENGINE_COLUMNS
+            .iter()
+            .map(|(sys, _)| match (r.value(row.workload, sys, "runs.min"), r.value(row.workload, sys, "runs.max")) {
+                (Some(lo), Some(hi)) => format!("{} - {}", num(lo), num(hi)),
+                _ => String::new(),
+            })
+            .collect();
+        if cells.iter().all(String::is_empty) {
+            continue;
+        }
+        let _ = writeln!(s, "| {} | {} |", row.label, cells.join(" | "));
+    }
+    s
+}
