@@ -2,7 +2,7 @@
 //! and with the raw disk (a plain `pwrite` + `fdatasync` loop).
 //!
 //! ```sh
-//! cargo bench --features bench-peers,openraft-09 --bench compare             # full run, ~10 min
+//! cargo bench --features bench-peers,openraft-09 --bench compare             # full run, about 5 min
 //! cargo bench --features bench-peers,openraft-09 --bench compare -- --quick  # every workload, tiny sizes
 //! ```
 //!
