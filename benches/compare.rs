@@ -579,10 +579,10 @@ fn parent(args: &[String]) -> Result<()> {
     println!("### Targets\n\n{}", report::targets_table(&results));
     println!("### Spread: slowest and fastest of the {} runs\n\n{}", a.reps, report::spread_table(&results));
     for n in notes {
-        println!("Note: {n}");
+        println!("Note: {n}\n");
     }
     for (w, s, e) in results.failures() {
-        println!("Failed: {w} / {s}: {e} (its stderr is in the progress log)");
+        println!("Failed: {w} / {s}: {e} (its stderr is in the progress log)\n");
     }
     let svg = a.svg.unwrap_or_else(|| a.data_dir.join("bench.svg"));
     match chart::write_svg(&results, &svg, "chunklog vs raft-log vs raft-engine: throughput, 2 vCPU, ext4 on virtio") {
