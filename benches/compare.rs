@@ -567,12 +567,13 @@ fn parent(args: &[String]) -> Result<()> {
     }
     println!(
         "## chunklog compare: {} run, {:.0} s\n\nMachine: {}; load average at the end {}. \
-         Workloads 1-3 and 5: the median of {} runs (3 for the adapters), interleaved across systems.\n",
+         Workloads 1-3 and 5: the median of {} runs ({} for the adapters), interleaved across systems.\n",
         if a.quick { "quick (tiny sizes: the row labels give the full sizes)" } else { "full" },
         total.as_secs_f64(),
         fs_line,
         load(),
-        a.reps
+        a.reps,
+        a.reps.min(3)
     );
     println!("### Engines and the raw disk\n\n{}", report::engine_table(&results));
     println!("### openraft adapters\n\n{}", report::adapter_table(&results));
