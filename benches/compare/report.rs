@@ -1,0 +1,494 @@
+//! The results of a run and the Markdown it prints: the engine table, the
+//! openraft adapter table and the targets.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+
+/// What became of one (workload, system) cell.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    Done {
+        values: HashMap<String, f64>,
+        notes: HashMap<String, String>,
+    },
+    /// Not run: the system cannot do this workload (the reason is shown).
+    Skipped(String),
+    Failed(String),
+}
+
+/// Every outcome of a run, by (workload, system).
+#[derive(Default)]
+pub struct Results {
+    map: HashMap<(String, String), Outcome>,
+}
+
+/// A table cell: a number, or a reason why there is none.
+#[derive(Clone, Debug)]
+pub enum Cell {
+    Value(f64),
+    Text(String),
+}
+
+impl Results {
+    pub fn insert(&mut self, workload: &str, system: &str, o: Outcome) {
+        self.map.insert((workload.to_string(), system.to_string()), o);
+    }
+
+    /// `(workload, system, error)` of every failed cell, sorted.
+    pub fn failures(&self) -> Vec<(String, String, String)> {
+        let mut f: Vec<_> = self
+            .map
+            .iter()
+            .filter_map(|((w, s), o)| match o {
+                Outcome::Failed(e) => Some((w.clone(), s.clone(), e.clone())),
+                _ => None,
+            })
+            .collect();
+        f.sort();
+        f
+    }
+
+    pub fn outcome(&self, workload: &str, system: &str) -> Option<&Outcome> {
+        self.map.get(&(workload.to_string(), system.to_string()))
+    }
+
+    pub fn value(&self, workload: &str, system: &str, key: &str) -> Option<f64> {
+        match self.outcome(workload, system)? {
+            Outcome::Done { values, .. } => values.get(key).copied(),
+            _ => None,
+        }
+    }
+
+    pub fn note(&self, workload: &str, system: &str, key: &str) -> Option<&str> {
+        match self.outcome(workload, system)? {
+            Outcome::Done { notes, .. } => notes.get(key).map(String::as_str),
+            _ => None,
+        }
+    }
+
+    pub fn cell(&self, workload: &str, system: &str, key: &str) -> Cell {
+        match self.outcome(workload, system) {
+            None => Cell::Text("not run".into()),
+            Some(Outcome::Skipped(why)) => Cell::Text(why.clone()),
+            Some(Outcome::Failed(_)) => Cell::Text("failed".into()),
+            Some(Outcome::Done { values, .. }) => match values.get(key) {
+                Some(v) => Cell::Value(*v),
+                None => Cell::Text("not reported".into()),
+            },
+        }
+    }
+}
+
+/// Whether more or less is better in a row.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Better {
+    Higher,
+    Lower,
+}
+
+/// One row: a label and where its numbers come from.
+pub struct Row {
+    pub label: &'static str,
+    pub workload: &'static str,
+    pub key: &'static str,
+    pub better: Better,
+    /// A throughput row (drawn in the chart).
+    pub throughput: bool,
+}
+
+const fn row(label: &'static str, workload: &'static str, key: &'static str, better: Better) -> Row {
+    Row { label, workload, key, better, throughput: false }
+}
+
+const fn rate(label: &'static str, workload: &'static str, key: &'static str) -> Row {
+    Row { label, workload, key, better: Better::Higher, throughput: true }
+}
+
+use Better::{Higher, Lower};
+
+/// The engine table, in order.
+pub const ENGINE_ROWS: &[Row] = &[
+    rate("1. serial durable append, 256 B: ops/s", "serial", "serial.ops"),
+    row("1. serial: p50 µs", "serial", "serial.p50", Lower),
+    row("1. serial: p99 µs", "serial", "serial.p99", Lower),
+    rate("2. group commit, 4 threads: ops/s", "group", "group.ops"),
+    row("2. group commit, 4 threads: p99 µs", "group", "group.p99", Lower),
+    rate("2. pipelined 1-entry flushes: entries/s", "pipelined", "pipelined.ops"),
+    rate("3. bulk 256 B x 1,024/sync: entries/s", "bulk256", "bulk256.eps"),
+    row("3. bulk 256 B: MiB/s", "bulk256", "bulk256.mibs", Higher),
+    rate("3. bulk 4 KiB x 1,024/sync: entries/s", "bulk4k", "bulk4k.eps"),
+    row("3. bulk 4 KiB: MiB/s", "bulk4k", "bulk4k.mibs", Higher),
+    row("4. random reads, cache off, cold, 1 thread: reads/s", "reads", "cold1.ops", Higher),
+    row("4. cold, 1 thread: p50 µs", "reads", "cold1.p50", Lower),
+    row("4. cold, 1 thread: p99 µs", "reads", "cold1.p99", Lower),
+    row("4. cold, 2 threads: reads/s", "reads", "cold2.ops", Higher),
+    row("4. cold, 2 threads: p50 µs", "reads", "cold2.p50", Lower),
+    row("4. cold, 2 threads: p99 µs", "reads", "cold2.p99", Lower),
+    rate("4. cold, 4 threads: reads/s", "reads", "cold4.ops"),
+    row("4. cold, 4 threads: p50 µs", "reads", "cold4.p50", Lower),
+    row("4. cold, 4 threads: p99 µs", "reads", "cold4.p99", Lower),
+    row("4. warm, 1 thread: reads/s", "reads", "warm1.ops", Higher),
+    row("4. warm, 1 thread: p50 µs", "reads", "warm1.p50", Lower),
+    row("4. warm, 1 thread: p99 µs", "reads", "warm1.p99", Lower),
+    row("4. warm, 2 threads: reads/s", "reads", "warm2.ops", Higher),
+    row("4. warm, 2 threads: p50 µs", "reads", "warm2.p50", Lower),
+    row("4. warm, 2 threads: p99 µs", "reads", "warm2.p99", Lower),
+    rate("4. warm, 4 threads: reads/s", "reads", "warm4.ops"),
+    row("4. warm, 4 threads: p50 µs", "reads", "warm4.p50", Lower),
+    row("4. warm, 4 threads: p99 µs", "reads", "warm4.p99", Lower),
+    rate("5. reads of just-appended entries, cache on: reads/s", "fresh", "fresh.rps"),
+    rate("6. ingest of the 1 GiB log (1 KiB x 1,024/sync): MiB/s", "ingest", "ingest.mibs"),
+    row("6. ingest: peak RSS MiB", "ingest", "rss", Lower),
+    row("6. reopen 1 GiB / 1M entries, cold: s", "reopen-cold", "reopen.secs", Lower),
+    row("6. reopen, cold: peak RSS MiB", "reopen-cold", "rss", Lower),
+    row("6. reopen, warm: s", "reopen-warm", "reopen.secs", Lower),
+    row("6. reopen, warm: peak RSS MiB", "reopen-warm", "rss", Lower),
+    row("6. memory after reopen: bytes/entry", "reopen-warm", "reopen.bpe", Lower),
+    row("7. purge half (first 512 MiB): ms", "purge", "purge.ms", Lower),
+    row("7. purge half: MiB freed", "purge", "purge.freed_mib", Higher),
+    row("7. 256 B append p99 before purge: µs", "purge", "purge.base_p99", Lower),
+    row("7. 256 B append p99 during purge: µs", "purge", "purge.during_p99", Lower),
+    row("8. bulk 256 B: peak RSS MiB", "bulk256", "rss", Lower),
+    row("8. bulk 4 KiB: peak RSS MiB", "bulk4k", "rss", Lower),
+    row("8. index bytes per entry", "bulk256", "index.bpe", Lower),
+];
+
+/// The engine table's system columns.
+pub const ENGINE_COLUMNS: [(&str, &str); 5] = [
+    ("chunklog", "chunklog"),
+    ("raft-log", "raft-log"),
+    ("raft-engine", "raft-engine"),
+    ("raw", "raw limit"),
+    ("raw-prezeroed", "raw, pre-zeroed"),
+];
+
+/// The adapter table: workload `W` of the engine, `a-W` of the adapters.
+pub const ADAPTER_ROWS: &[Row] = &[
+    rate("1. serial durable append, 256 B: ops/s", "serial", "serial.ops"),
+    row("1. serial: p50 µs", "serial", "serial.p50", Lower),
+    row("1. serial: p99 µs", "serial", "serial.p99", Lower),
+    rate("3. bulk 256 B x 1,024/sync: entries/s", "bulk256", "bulk256.eps"),
+    rate("3. bulk 4 KiB x 1,024/sync: entries/s", "bulk4k", "bulk4k.eps"),
+    row("3. bulk 4 KiB: MiB/s", "bulk4k", "bulk4k.mibs", Higher),
+    row("3. bulk 256 B: peak RSS MiB", "bulk256", "rss", Lower),
+    row("6. ingest of the 1 GiB log: MiB/s", "ingest", "ingest.mibs", Higher),
+    row("6. reopen, cold: s", "reopen-cold", "reopen.secs", Lower),
+    row("6. reopen, cold: peak RSS MiB", "reopen-cold", "rss", Lower),
+    row("6. reopen, warm: s", "reopen-warm", "reopen.secs", Lower),
+];
+
+/// A number for a table: thousands separators from 100 up, else 3
+/// significant digits.
+pub fn num(v: f64) -> String {
+    if !v.is_finite() {
+        return "-".into();
+    }
+    if v.abs() >= 100.0 {
+        let s = format!("{:.0}", v.abs());
+        let mut out = String::new();
+        for (i, c) in s.chars().enumerate() {
+            if i > 0 && (s.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        if v < 0.0 { format!("-{out}") } else { out }
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+fn cell_text(c: &Cell) -> String {
+    match c {
+        Cell::Value(v) => num(*v),
+        Cell::Text(t) => t.clone(),
+    }
+}
+
+fn ratio(a: &Cell, b: &Cell) -> String {
+    match (a, b) {
+        (Cell::Value(a), Cell::Value(b)) if *b != 0.0 => format!("{:.2}x", a / b),
+        _ => "".into(),
+    }
+}
+
+/// The engine table as Markdown.
+pub fn engine_table(r: &Results) -> String {
+    let mut s = String::new();
+    s.push_str("| workload: metric |");
+    for (_, title) in ENGINE_COLUMNS {
+        let _ = write!(s, " {title} |");
+    }
+    s.push_str(" chunklog / raft-log | chunklog / raft-engine | chunklog / raw | chunklog / pre-zeroed |\n|---|");
+    s.push_str(&"---:|".repeat(ENGINE_COLUMNS.len() + 4));
+    s.push('\n');
+    for row in ENGINE_ROWS {
+        let cells: Vec<Cell> = ENGINE_COLUMNS.iter().map(|(sys, _)| r.cell(row.workload, sys, row.key)).collect();
+        // The best of the three systems (not the raw loops) in bold.
+        let best = cells[..3]
+            .iter()
+            .enumerate()
+            .filter_map(|(k, c)| match c {
+                Cell::Value(v) => Some((k, *v)),
+                Cell::Text(_) => None,
+            })
+            .reduce(|a, b| match row.better {
+                Higher if b.1 > a.1 => b,
+                Lower if b.1 < a.1 => b,
+                _ => a,
+            })
+            .map(|(k, _)| k);
+        let _ = write!(s, "| {} |", row.label);
+        for (k, c) in cells.iter().enumerate() {
+            if best == Some(k) {
+                let _ = write!(s, " **{}** |", cell_text(c));
+            } else {
+                let _ = write!(s, " {} |", cell_text(c));
+            }
+        }
+        for peer in 1..5 {
+            let _ = write!(s, " {} |", ratio(&cells[0], &cells[peer]));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// The openraft adapter table as Markdown.
+pub fn adapter_table(r: &Results) -> String {
+    let mut s = String::from(
+        "| workload: metric | chunklog engine | chunklog 0.10 adapter | chunklog 0.9 adapter | hiqlite-wal (0.9) \
+         | 0.10 adapter / engine | 0.9 adapter / engine | 0.9 adapter / hiqlite-wal |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for row in ADAPTER_ROWS {
+        let aw = format!("a-{}", row.workload);
+        let cells = [
+            r.cell(row.workload, "chunklog", row.key),
+            r.cell(&aw, "chunklog-0.10", row.key),
+            r.cell(&aw, "chunklog-0.9", row.key),
+            r.cell(&aw, "hiqlite-wal", row.key),
+        ];
+        let _ = write!(s, "| {} |", row.label);
+        for c in &cells {
+            let _ = write!(s, " {} |", cell_text(c));
+        }
+        let _ = writeln!(
+            s,
+            " {} | {} | {} |",
+            ratio(&cells[1], &cells[0]),
+            ratio(&cells[2], &cells[0]),
+            ratio(&cells[2], &cells[3])
+        );
+    }
+    s
+}
+
+/// One target: its text, what was measured, and whether it is met
+/// (`None`: not measured).
+struct Target {
+    text: &'static str,
+    measured: String,
+    met: Option<bool>,
+}
+
+/// `a / b` of two results, if both exist.
+fn over(r: &Results, a: (&str, &str, &str), b: (&str, &str, &str)) -> Option<(f64, f64, f64)> {
+    let x = r.value(a.0, a.1, a.2)?;
+    let y = r.value(b.0, b.1, b.2)?;
+    Some((x / y, x, y))
+}
+
+fn ratio_target(
+    text: &'static str,
+    r: &Results,
+    a: (&str, &str, &str),
+    b: (&str, &str, &str),
+    ok: impl Fn(f64) -> bool,
+) -> Target {
+    match over(r, a, b) {
+        Some((q, x, y)) => Target { text, measured: format!("{:.3}x ({} vs {})", q, num(x), num(y)), met: Some(ok(q)) },
+        None => Target { text, measured: "not measured".into(), met: None },
+    }
+}
+
+fn abs_target(text: &'static str, r: &Results, a: (&str, &str, &str), unit: &str, ok: impl Fn(f64) -> bool) -> Target {
+    match r.value(a.0, a.1, a.2) {
+        Some(x) => Target { text, measured: format!("{} {unit}", num(x)), met: Some(ok(x)) },
+        None => Target { text, measured: "not measured".into(), met: None },
+    }
+}
+
+/// The issue's targets, checked against this run, as Markdown.
+pub fn targets_table(r: &Results) -> String {
+    const C: &str = "chunklog";
+    let t = vec![
+        ratio_target(
+            "serial 256 B ≥ 0.9x pre-zeroed raw",
+            r,
+            ("serial", C, "serial.ops"),
+            ("serial", "raw-prezeroed", "serial.ops"),
+            |q| q >= 0.9,
+        ),
+        ratio_target(
+            "serial 256 B ≥ 1.0x raft-engine",
+            r,
+            ("serial", C, "serial.ops"),
+            ("serial", "raft-engine", "serial.ops"),
+            |q| q >= 1.0,
+        ),
+        ratio_target(
+            "serial p50 ≤ 1.15x raw fdatasync (growing file)",
+            r,
+            ("serial", C, "serial.p50"),
+            ("serial", "raw", "serial.p50"),
+            |q| q <= 1.15,
+        ),
+        ratio_target(
+            "group commit, 4 threads ≥ 1.2x raft-engine",
+            r,
+            ("group", C, "group.ops"),
+            ("group", "raft-engine", "group.ops"),
+            |q| q >= 1.2,
+        ),
+        ratio_target(
+            "pipelined ≥ 60% of raw batched rate (1,024 frames per fdatasync)",
+            r,
+            ("pipelined", C, "pipelined.ops"),
+            ("pipelined", "raw", "pipelined.ops"),
+            |q| q >= 0.6,
+        ),
+        ratio_target(
+            "bulk 256 B ≥ 1.2x raft-log",
+            r,
+            ("bulk256", C, "bulk256.eps"),
+            ("bulk256", "raft-log", "bulk256.eps"),
+            |q| q >= 1.2,
+        ),
+        ratio_target(
+            "bulk 256 B ≥ 1.2x raft-engine",
+            r,
+            ("bulk256", C, "bulk256.eps"),
+            ("bulk256", "raft-engine", "bulk256.eps"),
+            |q| q >= 1.2,
+        ),
+        ratio_target(
+            "bulk 4 KiB ≥ 1.2x raft-log",
+            r,
+            ("bulk4k", C, "bulk4k.eps"),
+            ("bulk4k", "raft-log", "bulk4k.eps"),
+            |q| q >= 1.2,
+        ),
+        ratio_target(
+            "bulk 4 KiB ≥ 1.2x raft-engine",
+            r,
+            ("bulk4k", C, "bulk4k.eps"),
+            ("bulk4k", "raft-engine", "bulk4k.eps"),
+            |q| q >= 1.2,
+        ),
+        ratio_target(
+            "bulk 256 B ≥ 65% of raw entries/s",
+            r,
+            ("bulk256", C, "bulk256.eps"),
+            ("bulk256", "raw", "bulk256.eps"),
+            |q| q >= 0.65,
+        ),
+        ratio_target(
+            "bulk 4 KiB ≥ 65% of raw entries/s",
+            r,
+            ("bulk4k", C, "bulk4k.eps"),
+            ("bulk4k", "raw", "bulk4k.eps"),
+            |q| q >= 0.65,
+        ),
+        abs_target("bulk 256 B peak RSS < 100 MiB", r, ("bulk256", C, "rss"), "MiB", |x| x < 100.0),
+        abs_target("bulk 4 KiB peak RSS < 100 MiB", r, ("bulk4k", C, "rss"), "MiB", |x| x < 100.0),
+        ratio_target(
+            "random reads, cache off, cold, 4 threads ≥ 0.9x raw",
+            r,
+            ("reads", C, "cold4.ops"),
+            ("reads", "raw", "cold4.ops"),
+            |q| q >= 0.9,
+        ),
+        abs_target("random reads, warm, 4 threads ≥ 300k/s", r, ("reads", C, "warm4.ops"), "reads/s", |x| {
+            x >= 300_000.0
+        }),
+        ratio_target(
+            "random reads p99 ≤ 2x raw (cold, 4 threads)",
+            r,
+            ("reads", C, "cold4.p99"),
+            ("reads", "raw", "cold4.p99"),
+            |q| q <= 2.0,
+        ),
+        ratio_target(
+            "random reads p99 ≤ 2x raw (warm, 4 threads)",
+            r,
+            ("reads", C, "warm4.p99"),
+            ("reads", "raw", "warm4.p99"),
+            |q| q <= 2.0,
+        ),
+        abs_target("reopen 1 GiB / 1M entries ≤ 0.3 s (cold)", r, ("reopen-cold", C, "reopen.secs"), "s", |x| {
+            x <= 0.3
+        }),
+        abs_target("reopen peak RSS ≤ 100 MiB (cold)", r, ("reopen-cold", C, "rss"), "MiB", |x| x <= 100.0),
+        ratio_target(
+            "purge half ≤ 1.5x raw unlink",
+            r,
+            ("purge", C, "purge.ms"),
+            ("purge", "raw", "purge.ms"),
+            |q| q <= 1.5,
+        ),
+        ratio_target(
+            "append p99 during purge ≤ 2x baseline",
+            r,
+            ("purge", C, "purge.during_p99"),
+            ("purge", C, "purge.base_p99"),
+            |q| q <= 2.0,
+        ),
+    ];
+    let mut s = String::from("| target | measured (chunklog vs reference) | met |\n|---|---|---|\n");
+    for x in t {
+        let met = match x.met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "-",
+        };
+        let _ = writeln!(s, "| {} | {} | {met} |", x.text, x.measured);
+    }
+    s
+}
+
+/// The slowest and fastest run of each repeated throughput row.
+pub fn spread_table(r: &Results) -> String {
+    let mut s = String::from("| workload |");
+    for (_, title) in ENGINE_COLUMNS {
+        let _ = write!(s, " {title} |");
+    }
+    s.push_str("\n|---|");
+    s.push_str(&"---:|".repeat(ENGINE_COLUMNS.len()));
+    s.push('\n');
+    let rows = ENGINE_ROWS.iter().chain(ADAPTER_ROWS).filter(|row| row.throughput);
+    let mut seen = Vec::new();
+    for row in rows {
+        if seen.contains(&row.workload)
+            || !matches!(row.workload, "serial" | "group" | "pipelined" | "bulk256" | "bulk4k" | "fresh")
+        {
+            continue;
+        }
+        seen.push(row.workload);
+        let cells: Vec<String> = ENGINE_COLUMNS
+            .iter()
+            .map(|(sys, _)| match (r.value(row.workload, sys, "runs.min"), r.value(row.workload, sys, "runs.max")) {
+                (Some(lo), Some(hi)) => format!("{} - {}", num(lo), num(hi)),
+                _ => String::new(),
+            })
+            .collect();
+        if cells.iter().all(String::is_empty) {
+            continue;
+        }
+        let _ = writeln!(s, "| {} | {} |", row.label, cells.join(" | "));
+    }
+    s
+}
