@@ -26,6 +26,13 @@ pub trait VfsFile: Send + Sync + Debug {
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// The file's current length.
     fn size(&self) -> io::Result<u64>;
+    /// Reserves zero-filled space for `[offset, offset + len)`, growing the
+    /// file if needed (`fallocate` mode 0), so later small writes and
+    /// `fdatasync`s need not grow it. The default does nothing.
+    fn allocate(&self, offset: u64, len: u64) -> io::Result<()> {
+        let _ = (offset, len);
+        Ok(())
+    }
 }
 
 /// An opaque guard: the directory stays locked while it lives.
@@ -72,6 +79,15 @@ impl VfsFile for File {
     }
     fn size(&self) -> io::Result<u64> {
         Ok(self.metadata()?.len())
+    }
+    fn allocate(&self, offset: u64, len: u64) -> io::Result<()> {
+        match rustix::fs::fallocate(self, rustix::fs::FallocateFlags::empty(), offset, len) {
+            Ok(()) => Ok(()),
+            // A file system without fallocate: preallocation is only an
+            // optimisation, so carry on without it.
+            Err(rustix::io::Errno::OPNOTSUPP) | Err(rustix::io::Errno::NOSYS) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

@@ -228,7 +228,13 @@ impl ChunkLog {
         let thread_core = core.clone();
         let thread = std::thread::Builder::new()
             .name("chunklog-flush".into())
-            .spawn(move || flush::run(thread_core, (tail.id, tail_file)))
+            .spawn(move || {
+                let size = tail.size;
+                flush::run(
+                    thread_core,
+                    flush::TailFile { id: tail.id, file: tail_file, written: size, allocated: size },
+                )
+            })
             .map_err(|e| Error::io("spawn flush thread", &dir, e))?;
         let worker = Arc::new(Worker { core: core.clone(), thread: Mutex::new(Some(thread)) });
         Ok(ChunkLog { core, _worker: worker })
@@ -362,7 +368,9 @@ impl ChunkLog {
     /// (an opaque id of the purge point). Purging past the last entry is
     /// allowed: the log then continues at `index + 1`. A no-op unless
     /// `index` is above the current purge point. Chunk files whose entries
-    /// are all purged are deleted once the purge record is durable.
+    /// are all purged are deleted by a background thread once the purge
+    /// record is durable (appends never wait for the unlinks); dropping the
+    /// last handle waits for those deletions.
     pub fn purge(&self, index: u64, meta: &[u8]) -> Result<()> {
         check_len(meta.len())?;
         let mut sh = self.core.shared.write();

@@ -273,6 +273,21 @@ impl VfsFile for MemFile {
     fn size(&self) -> io::Result<u64> {
         Ok(self.data.lock().unwrap().current.len() as u64)
     }
+
+    /// Preallocation grows the file with zeros: a size change that, like
+    /// `set_len`, a crash may or may not keep.
+    fn allocate(&self, offset: u64, len: u64) -> io::Result<()> {
+        if self.fs.check(IoOp::SetLen).is_some() {
+            return Err(eio());
+        }
+        let mut d = self.data.lock().unwrap();
+        let end = (offset + len) as usize;
+        if d.current.len() < end {
+            d.current.resize(end, 0);
+            d.pending.push(Pending::SetLen(end as u64));
+        }
+        Ok(())
+    }
 }
 
 impl Vfs for MemFs {

@@ -141,3 +141,13 @@ pub fn lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<Strin
     });
     rx
 }
+
+/// Waits (at most 10 s) until `cond` holds: chunk deletion after a purge
+/// runs on a background thread once the purge is durable.
+pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
