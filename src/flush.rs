@@ -121,6 +121,7 @@ pub(crate) fn run(core: Arc<Core>, mut tail: TailFile) {
         .spawn(move || {
             for (below, open) in purge_rx {
                 delete_chunks_below(&deleter_core, below, open);
+                deleter_core.stats.purges_pending.fetch_sub(1, Ordering::Relaxed);
             }
         })
         .ok();
@@ -139,7 +140,10 @@ pub(crate) fn run(core: Arc<Core>, mut tail: TailFile) {
                 if let Some(below) = batch.purge_below {
                     match &deleter {
                         Some(_) => {
-                            let _ = purge_tx.send((below, tail.id));
+                            core.stats.purges_pending.fetch_add(1, Ordering::Relaxed);
+                            if purge_tx.send((below, tail.id)).is_err() {
+                                core.stats.purges_pending.fetch_sub(1, Ordering::Relaxed);
+                            }
                         }
                         None => delete_chunks_below(&core, below, tail.id),
                     }

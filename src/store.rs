@@ -64,6 +64,8 @@ pub(crate) struct Counters {
     pub cache_hits: AtomicU64,
     pub cache_misses: AtomicU64,
     pub disk_reads: AtomicU64,
+    /// Purges whose chunk deletions are handed to the purge thread and not done.
+    pub purges_pending: AtomicU64,
 }
 
 /// Counters and sizes a user would want to watch.
@@ -98,6 +100,9 @@ pub struct Stats {
     pub index_bytes: usize,
     /// Encoded bytes queued for or being written by the flush thread.
     pub queued_bytes: usize,
+    /// Durable purges whose chunk files the background thread has not
+    /// finished deleting.
+    pub purges_pending: u64,
 }
 
 /// Stops and joins the flush thread when the last handle goes away.
@@ -621,6 +626,7 @@ impl ChunkLog {
             bytes_written: s.bytes_written.load(Ordering::Relaxed),
             index_bytes: sh.index.heap_bytes(),
             queued_bytes: q.bytes,
+            purges_pending: s.purges_pending.load(Ordering::Relaxed),
         }
     }
 

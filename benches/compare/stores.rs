@@ -165,11 +165,15 @@ impl Store for Chunklog {
 
     fn purge(&self, index: u64) -> Result<()> {
         self.log.purge(index, b"")?;
-        // The flush thread deletes the freed chunks right after firing the
-        // callbacks of the sync that made the purge durable; a second sync
-        // is served only after that deletion.
+        // The flush thread hands the freed chunks to the purge thread right
+        // after firing the callbacks of the sync that made the purge durable;
+        // a second sync is served only after that hand-off. The purge is
+        // timed until the purge thread has deleted them.
         self.log.sync()?;
         self.log.sync()?;
+        while self.log.stats().purges_pending > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
         Ok(())
     }
 
