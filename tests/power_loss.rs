@@ -15,7 +15,8 @@ use common::model::{Model, Op, Rng, check_rule, gen_op};
 use common::scale;
 
 fn cfg() -> Config {
-    Config::new("/db").chunk_max_records(6).cache(0, 0)
+    // Small chunks: rotations, and preallocation steps of 4 KiB, not 2 MiB.
+    Config::new("/db").chunk_max_records(6).chunk_max_size(4096).cache(0, 0)
 }
 
 /// Runs `n` generated operations, registering a flush after each one
