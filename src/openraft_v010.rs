@@ -9,7 +9,8 @@
 //!   on the calling task; it never waits for the disk (it blocks only when
 //!   `flush_queue_max_bytes` are already queued). The callback fires from
 //!   the engine's flush thread after the covering `fdatasync`.
-//! - `save_vote` awaits that fsync without blocking the runtime.
+//! - `save_vote` awaits that fsync without blocking the runtime, and
+//!   refuses a vote lower than the stored one ([`Error::VoteReversal`]).
 //! - `get_log_state`, `read_vote`, `read_committed` read memory only.
 //! - `try_get_log_entries` copies cached entries from memory; others cost
 //!   one positional read per run of consecutive entries (a page-cache hit
@@ -23,6 +24,7 @@ use std::ops::RangeBounds;
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, RaftLogStorage};
 use openraft::type_config::alias::{LogIdOf, VoteOf};
+use openraft::vote::RaftVote;
 use openraft::{LogState, OptionalSend, RaftLogReader, RaftTypeConfig};
 
 use crate::codec::{self, Bincode2, Codec};
@@ -147,6 +149,18 @@ impl<C: RaftTypeConfig, K: Codec> RaftLogStorage<C> for LogStore<C, K> {
     }
 
     async fn save_vote(&mut self, vote: &VoteOf<C>) -> io::Result<()> {
+        if let Some(current) = read_vote::<C, K>(&self.log)? {
+            // Votes order by leader id, then committed (as openraft's own
+            // comparison); incomparable leader ids are openraft's to judge.
+            let order = vote
+                .leader_id()
+                .partial_cmp(current.leader_id())
+                .map(|o| o.then(vote.is_committed().cmp(&current.is_committed())));
+            if order == Some(std::cmp::Ordering::Less) {
+                let e = Error::VoteReversal { current: current.to_string(), attempted: vote.to_string() };
+                return Err(e.into());
+            }
+        }
         self.log.write_vote(&K::encode(vote)?)?;
         Ok(codec::flushed(&self.log).await?)
     }

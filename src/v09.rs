@@ -138,6 +138,12 @@ impl<C: RaftTypeConfig, K: Codec> RaftLogStorage<C> for LogStore<C, K> {
 
     async fn save_vote(&mut self, vote: &Vote<C::NodeId>) -> std::result::Result<(), StorageError<C::NodeId>> {
         let res = async {
+            let current: Option<Vote<C::NodeId>> = codec::decode_opt::<K, _>(self.log.state().vote.as_deref())?;
+            if let Some(current) = current
+                && vote.partial_cmp(&current) == Some(std::cmp::Ordering::Less)
+            {
+                return Err(Error::VoteReversal { current: current.to_string(), attempted: vote.to_string() });
+            }
             self.log.write_vote(&K::encode(vote)?)?;
             codec::flushed(&self.log).await
         };

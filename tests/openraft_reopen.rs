@@ -111,6 +111,22 @@ mod v010 {
         check(&mut s, &m, "append after purge past the end").await;
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_vote_going_backwards_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(chunklog::Config::new(dir.path())).unwrap();
+        s.save_vote(&Vote::new(3, 1)).await.unwrap();
+        let e = s.save_vote(&Vote::new(2, 1)).await.unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("vote reversal"), "{e}");
+        // The same leader id, now committed, moves forward.
+        s.save_vote(&Vote::new_committed(3, 1)).await.unwrap();
+        assert!(s.save_vote(&Vote::new(3, 1)).await.is_err(), "uncommitting is a reversal too");
+        let s = reopen(s, dir.path()).await;
+        let mut r = s.reader();
+        assert_eq!(r.read_vote().await.unwrap(), Some(Vote::new_committed(3, 1)));
+    }
+
     /// Port of the concurrent-read regression through the openraft reader:
     /// reader clones on threads, overlapping ranges, cache off, tiny chunks.
     #[test]
@@ -210,5 +226,9 @@ mod v09 {
         let mut s = open();
         check(&mut s, &want, Some(log_id(1, 1, 4)), vote, "purge").await;
         assert_eq!(s.read_committed().await.unwrap(), Some(log_id(1, 1, 6)));
+
+        // A vote going backwards is refused and changes nothing.
+        assert!(s.save_vote(&Vote::new(2, 1)).await.is_err());
+        assert_eq!(s.read_vote().await.unwrap(), vote);
     }
 }
