@@ -29,9 +29,10 @@ pub(crate) enum Repair {
     Remove { path: PathBuf, len: u64 },
 }
 
-/// The newest chunk, still open for appends.
+/// The chunk appends go to: its id, its size in bytes and its record
+/// count (the engine's copy counts bytes still queued for the disk).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct TailInfo {
+pub(crate) struct Tail {
     pub id: u64,
     pub size: u64,
     pub records: u64,
@@ -41,7 +42,7 @@ pub(crate) struct Recovered {
     pub state: LogState,
     pub index: Index,
     pub chunks: BTreeMap<u64, ChunkInfo>,
-    pub tail: Option<TailInfo>,
+    pub tail: Option<Tail>,
     pub repairs: Vec<Repair>,
 }
 
@@ -342,7 +343,7 @@ pub(crate) fn recover_dir(vfs: &dyn Vfs, dir: &Path, tag: Option<&str>) -> Resul
             return Err(r.corrupt(format::HEADER_LEN as u64, "chunk holds no checkpoint"));
         }
         if newest && !sealed {
-            tail = Some(TailInfo { id, size: end, records });
+            tail = Some(Tail { id, size: end, records });
         }
         chunks.insert(id, ChunkInfo { file: file.clone(), size: end, sealed });
     }

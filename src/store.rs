@@ -19,7 +19,7 @@ use crate::flush::{self, Callback, Queue, Segment};
 use crate::format::{self, RecordKind};
 use crate::index::{Index, Slot};
 use crate::io::{DirLock, StdVfs, Vfs, VfsFile};
-use crate::recovery;
+use crate::recovery::{self, Tail};
 use crate::state::LogState;
 
 /// Disk reads of consecutive entries are merged up to this many bytes.
@@ -48,13 +48,6 @@ pub(crate) struct Shared {
     pub chunks: BTreeMap<u64, ChunkInfo>,
     /// The chunk appends go to, counting queued bytes.
     pub tail: Tail,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Tail {
-    pub id: u64,
-    pub size: u64,
-    pub records: u64,
 }
 
 #[derive(Default)]
@@ -188,7 +181,7 @@ impl ChunkLog {
         let (tail, tail_file) = match rec.tail {
             Some(t) => {
                 let file = rec.chunks[&t.id].file.clone();
-                (Tail { id: t.id, size: t.size, records: t.records }, file)
+                (t, file)
             }
             None => {
                 // No open chunk: start one now, durable before open returns.
