@@ -207,15 +207,17 @@ pub(crate) fn run(core: Arc<Core>, mut tail: TailFile, lock: DirLock) {
         match write_and_sync(&core, &mut tail, &batch.segments) {
             Ok(created) => {
                 let room = publish(&core, &batch, created);
-                for cb in batch.callbacks.into_iter().chain(room) {
-                    fire(cb, Ok(()));
-                }
+                // Handed over before the callbacks fire, so a caller that
+                // was acknowledged sees the deletion in `purges_pending`.
                 if let Some(below) = batch.purge_below {
                     core.stats.purges_pending.fetch_add(1, Ordering::Relaxed);
                     if deleter.is_none() || purge_tx.send((below, tail.id)).is_err() {
                         delete_chunks_below(&core, below, tail.id);
                         core.stats.purges_pending.fetch_sub(1, Ordering::Relaxed);
                     }
+                }
+                for cb in batch.callbacks.into_iter().chain(room) {
+                    fire(cb, Ok(()));
                 }
             }
             Err(e) => {
