@@ -26,6 +26,10 @@ use crate::state::LogState;
 /// Disk reads of consecutive entries are merged up to this many bytes.
 const MAX_MERGED_READ: u64 = 1 << 20;
 
+/// A read holds the files of at most this many chunks at once (a long
+/// range is read in passes), so readers cannot exhaust file descriptors.
+const CHUNKS_PER_READ_PASS: usize = 4;
+
 /// Everything the handles and the flush thread share.
 pub(crate) struct Core {
     pub cfg: Config,
@@ -640,29 +644,51 @@ impl ChunkLog {
     pub fn read_range(&self, range: impl RangeBounds<u64>) -> Result<Vec<(u64, Bytes)>> {
         self.check_open()?;
         let mut out = Vec::new();
+        let lo = match range.start_bound() {
+            Bound::Included(&s) => s,
+            Bound::Excluded(&s) => match s.checked_add(1) {
+                Some(s) => s,
+                None => return Ok(out),
+            },
+            Bound::Unbounded => 0,
+        };
+        let hi = match range.end_bound() {
+            Bound::Included(&e) => e,
+            Bound::Excluded(&e) => match e.checked_sub(1) {
+                Some(e) => e,
+                None => return Ok(out),
+            },
+            Bound::Unbounded => u64::MAX,
+        };
+        let mut next = Some(lo);
+        while let Some(from) = next {
+            next = self.read_pass(from, hi, !out.is_empty(), &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// Reads entries `from..=hi` that exist into `out`, touching the files
+    /// of at most [`CHUNKS_PER_READ_PASS`] chunks. Returns where the next
+    /// pass starts, if entries are left. `continued`: an earlier pass read
+    /// entries below `from`; if a purge removed `from` since, stop there,
+    /// so the result stays consecutive.
+    fn read_pass(&self, from: u64, hi: u64, continued: bool, out: &mut Vec<(u64, Bytes)>) -> Result<Option<u64>> {
+        let poisoned = self.core.poisoned.load(Ordering::Acquire);
         let mut disk: Vec<(u64, Slot)> = Vec::new();
         let mut files: BTreeMap<u64, Arc<dyn VfsFile>> = BTreeMap::new();
-        let poisoned = self.core.poisoned.load(Ordering::Acquire);
+        let base = out.len() as u64;
+        let mut next = None;
         {
             let sh = self.core.shared.read();
             let (Some(first), Some(last)) = (sh.index.first(), sh.index.last()) else {
-                return Ok(out);
+                return Ok(None);
             };
-            let lo = match range.start_bound() {
-                Bound::Included(&s) => s.max(first),
-                Bound::Excluded(&s) => s.saturating_add(1).max(first),
-                Bound::Unbounded => first,
-            };
-            let hi = match range.end_bound() {
-                Bound::Included(&e) => e.min(last),
-                Bound::Excluded(&e) => match e.checked_sub(1) {
-                    Some(e) => e.min(last),
-                    None => return Ok(out),
-                },
-                Bound::Unbounded => last,
-            };
+            if continued && from < first {
+                return Ok(None);
+            }
+            let (lo, hi) = (from.max(first), hi.min(last));
             if lo > hi {
-                return Ok(out);
+                return Ok(None);
             }
             out.reserve((hi - lo).saturating_add(1).min(1 << 16) as usize);
             let mut q = None;
@@ -675,9 +701,8 @@ impl ChunkLog {
                 }
                 misses += 1;
                 let Some(slot) = sh.index.get(i) else { break };
-                if poisoned
-                    && sh.chunks.get(&slot.chunk).is_none_or(|c| c.size < u64::from(slot.offset) + u64::from(slot.len))
-                {
+                let durable = sh.chunks.get(&slot.chunk).is_some_and(|c| c.size >= slot_end(slot));
+                if poisoned && !durable {
                     // Queued, never written: the failure that poisoned the
                     // store, not the zeros where it would have been.
                     let q = q.get_or_insert_with(|| self.core.queue.lock());
@@ -698,7 +723,11 @@ impl ChunkLog {
                     out.push((i, verify_entry(Bytes::copy_from_slice(frame), i, path, slot.offset.into())?));
                     continue;
                 }
-                if let std::collections::btree_map::Entry::Vacant(v) = files.entry(slot.chunk) {
+                if !files.contains_key(&slot.chunk) {
+                    if files.len() == CHUNKS_PER_READ_PASS {
+                        next = Some(i);
+                        break;
+                    }
                     if !sh.chunks.contains_key(&slot.chunk) {
                         return Err(Error::corruption(
                             chunk::chunk_path(&self.core.cfg.dir, slot.chunk),
@@ -708,7 +737,8 @@ impl ChunkLog {
                     }
                     // Opened under the read lock: a purge forgets a chunk
                     // (under the write lock) before it unlinks the file.
-                    v.insert(self.core.handles.get(&*self.core.vfs, &self.core.cfg.dir, slot.chunk)?);
+                    let file = self.core.handles.get(&*self.core.vfs, &self.core.cfg.dir, slot.chunk)?;
+                    files.insert(slot.chunk, file);
                 }
                 out.push((i, Bytes::new()));
                 disk.push((i, slot));
@@ -716,11 +746,21 @@ impl ChunkLog {
             self.core.stats.cache_hits.fetch_add(hits, Ordering::Relaxed);
             self.core.stats.cache_misses.fetch_add(misses, Ordering::Relaxed);
         }
-        if disk.is_empty() {
-            return Ok(out);
-        }
-        // Positional reads outside every lock, merged over contiguous runs.
-        let base = out.first().map_or(0, |(i, _)| *i);
+        self.read_from_disk(&disk, &files, out, base)?;
+        Ok(next)
+    }
+
+    /// Positional reads outside every lock, merged over contiguous runs;
+    /// fills the placeholders of `out` (whose entry `base` is the first of
+    /// this pass).
+    fn read_from_disk(
+        &self,
+        disk: &[(u64, Slot)],
+        files: &BTreeMap<u64, Arc<dyn VfsFile>>,
+        out: &mut [(u64, Bytes)],
+        base: u64,
+    ) -> Result<()> {
+        let Some(first) = out.get(base as usize).map(|(i, _)| *i) else { return Ok(()) };
         let mut k = 0;
         while k < disk.len() {
             let (_, s0) = disk[k];
@@ -731,7 +771,7 @@ impl ChunkLog {
                 let (ip, sp) = disk[end - 1];
                 if i != ip + 1
                     || s.chunk != s0.chunk
-                    || u64::from(s.offset) != u64::from(sp.offset) + u64::from(sp.len)
+                    || u64::from(s.offset) != slot_end(sp)
                     || span + u64::from(s.len) > MAX_MERGED_READ
                 {
                     break;
@@ -747,12 +787,12 @@ impl ChunkLog {
             let mut pos = 0usize;
             for &(i, s) in &disk[k..end] {
                 let frame = buf.slice(pos..pos + s.len as usize);
-                out[(i - base) as usize].1 = verify_entry(frame, i, path, s.offset.into())?;
+                out[(base + i - first) as usize].1 = verify_entry(frame, i, path, s.offset.into())?;
                 pos += s.len as usize;
             }
             k = end;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Counters and sizes.
@@ -834,6 +874,11 @@ fn open_segment<'q>(sh: &Shared, q: &'q mut Queue) -> &'q mut Segment {
         });
     }
     q.segments.last_mut().expect("a segment was just ensured")
+}
+
+/// The chunk offset just past a slot's frame.
+fn slot_end(s: Slot) -> u64 {
+    u64::from(s.offset) + u64::from(s.len)
 }
 
 fn check_len(len: usize) -> Result<()> {
