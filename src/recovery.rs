@@ -319,28 +319,27 @@ impl<'a> Replayer<'a> {
         }
     }
 
-    /// Replays a chunk record by record. A non-last chunk whose trailer
-    /// survived but whose footer did not is scanned up to the footer.
+    /// Replays a chunk record by record. In an older chunk, a damaged
+    /// footer that an intact trailer points at ends the records (the
+    /// chunk was sealed), and so does an intact footer behind a damaged
+    /// trailer.
     fn scan(&mut self, r: &mut ChunkReader<'_>, id: u64, newest: bool) -> Result<()> {
         let path = r.path.to_path_buf();
-        let trailer_at = r.len.saturating_sub(format::TRAILER_LEN as u64);
-        let scan_end = if newest {
-            r.len
-        } else {
-            match format::decode_trailer(r.bytes(trailer_at, format::TRAILER_LEN)?) {
-                Some(at) if at >= format::HEADER_LEN as u64 && at < trailer_at => at,
-                _ => r.len,
-            }
-        };
+        let scan_end = r.len;
         let mut off = format::HEADER_LEN as u64;
         let mut records = 0u64;
-        let mut sealed = scan_end != r.len;
+        let mut sealed = false;
         let mut end = scan_end;
         let mut size = r.len;
         while off < scan_end {
             let (op, len) = match r.frame(off, scan_end)? {
                 Ok(f) => (Op::from(chunk::decode(&path, off, &f)?), f.len as u64),
                 Err(fe) => {
+                    if !newest && records > 0 && trailer_points_at(r, off)? {
+                        tracing::warn!(chunk = %path.display(), offset = off, "damaged footer; the chunk was replayed record by record");
+                        sealed = true;
+                        break;
+                    }
                     if !newest {
                         return Err(r.corrupt(off, fe.to_string()));
                     }
@@ -458,6 +457,13 @@ impl<'a> Replayer<'a> {
         self.repairs.push(Repair::Remove { path, len });
         Ok(())
     }
+}
+
+/// Whether the chunk's trailer is intact and points at `at` (where its
+/// footer should start).
+fn trailer_points_at(r: &mut ChunkReader<'_>, at: u64) -> Result<bool> {
+    let Some(trailer_at) = r.len.checked_sub(format::TRAILER_LEN as u64) else { return Ok(false) };
+    Ok(format::decode_trailer(r.bytes(trailer_at, format::TRAILER_LEN)?) == Some(at))
 }
 
 /// The checkpoint that opens a chunk.

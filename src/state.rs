@@ -45,7 +45,7 @@ impl LogState {
     /// Number of entries stored.
     pub fn entry_count(&self) -> u64 {
         match (self.first_index, self.last_index) {
-            (Some(f), Some(l)) => l - f + 1,
+            (Some(f), Some(l)) => l.saturating_sub(f).saturating_add(1),
             _ => 0,
         }
     }

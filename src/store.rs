@@ -359,7 +359,7 @@ impl ChunkLog {
                 {
                     return Err(Error::NonConsecutive { expected: next, got: index });
                 }
-                let (offset, len) = self.enqueue(&mut sh, &mut q, |buf| format::encode_entry(buf, index, payload));
+                let (offset, len) = self.enqueue(&mut sh, &mut q, |buf| format::encode_entry(buf, index, payload))?;
                 let chunk = sh.tail.id;
                 sh.index.push(index, Slot { chunk, offset, len });
                 let _ = sh.state.apply_entry(index); // consecutiveness checked above
@@ -432,7 +432,7 @@ impl ChunkLog {
         }
         let mut q = self.core.queue.lock();
         q.check()?;
-        self.enqueue(&mut sh, &mut q, |buf| format::encode_truncate(buf, index));
+        self.enqueue(&mut sh, &mut q, |buf| format::encode_truncate(buf, index))?;
         sh.state.apply_truncate(index);
         sh.index.truncate_after(index);
         sh.cache.truncate_after(index);
@@ -457,7 +457,7 @@ impl ChunkLog {
         }
         let mut q = self.core.queue.lock();
         q.check()?;
-        self.enqueue(&mut sh, &mut q, |buf| format::encode_purge(buf, index, meta));
+        self.enqueue(&mut sh, &mut q, |buf| format::encode_purge(buf, index, meta))?;
         sh.state.apply_purge(index, Bytes::copy_from_slice(meta));
         sh.index.purge_upto(index);
         sh.cache.purge_upto(index);
@@ -569,7 +569,7 @@ impl ChunkLog {
         let mut sh = self.core.shared.write();
         let mut q = self.core.queue.lock();
         q.check()?;
-        self.enqueue(&mut sh, &mut q, encode);
+        self.enqueue(&mut sh, &mut q, encode)?;
         apply(&mut sh);
         drop(q);
         drop(sh);
@@ -591,10 +591,15 @@ impl ChunkLog {
 
     /// Encodes one record into the open chunk's segment, rotating first if
     /// the chunk is full. Returns the record's `(offset, length)`.
-    fn enqueue(&self, sh: &mut Shared, q: &mut Queue, encode: impl FnOnce(&mut Vec<u8>) -> usize) -> (u32, u32) {
+    fn enqueue(
+        &self,
+        sh: &mut Shared,
+        q: &mut Queue,
+        encode: impl FnOnce(&mut Vec<u8>) -> usize,
+    ) -> Result<(u32, u32)> {
         let cfg = &self.core.cfg;
         if sh.tail.size >= cfg.chunk_max_size || sh.tail.records >= cfg.chunk_max_records {
-            self.rotate(sh, q);
+            self.rotate(sh, q)?;
         }
         let seg = open_segment(sh, q);
         let offset = seg.end();
@@ -602,14 +607,16 @@ impl ChunkLog {
         sh.tail.size += len as u64;
         sh.tail.records += 1;
         q.bytes += len;
-        (offset as u32, len as u32)
+        Ok((offset as u32, len as u32))
     }
 
     /// Seals the open chunk (footer) and starts the next one (header and
     /// checkpoint). The flush thread syncs the sealed chunk before it
     /// creates the next, and syncs the new file and the directory before
     /// acknowledging anything in it.
-    fn rotate(&self, sh: &mut Shared, q: &mut Queue) {
+    fn rotate(&self, sh: &mut Shared, q: &mut Queue) -> Result<()> {
+        let last = sh.tail.id;
+        let id = last.checked_add(1).ok_or(Error::OutOfRange { what: "chunk id", value: last, max: u64::MAX - 1 })?;
         let (first_index, slots) = sh.index.tail_in_chunk(sh.tail.id);
         let footer = format::Footer { state: sh.state.clone(), records: sh.tail.records, first_index, slots };
         let seg = open_segment(sh, q);
@@ -618,13 +625,13 @@ impl ChunkLog {
         seg.seal = true;
         q.bytes += n;
 
-        let id = sh.tail.id + 1;
         let mut bytes = format::encode_header(id, &self.core.cfg.tag).to_vec();
         format::encode_checkpoint(&mut bytes, &sh.state);
         sh.tail = Tail { id, size: bytes.len() as u64, records: 1 };
         q.bytes += bytes.len();
         let head_len = bytes.len();
         q.segments.push(Segment { chunk: id, start: 0, bytes, create: true, head_len, seal: false });
+        Ok(())
     }
 
     // ------------------------------------------------------------- reads

@@ -226,3 +226,33 @@ fn hostile_length_fields_do_not_allocate_or_panic() {
     let (offset, _) = expect_corruption(&cfg, &newest);
     assert_eq!(offset, fr[2].offset);
 }
+
+/// A newest chunk with no valid header, checkpoint or record is what a
+/// crash while creating it leaves only if it is no longer than a header
+/// and checkpoint. A longer one is damage: refused, never deleted
+/// (deleting the only chunk would forget the vote).
+#[test]
+fn a_long_headless_newest_chunk_is_refused_not_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = small(dir.path(), 1000);
+    let log = open(&cfg);
+    log.save_vote(b"term 7, voted for node 2").unwrap();
+    append_range(&log, 1..=50);
+    log.close().unwrap();
+    let only = chunk_files(dir.path()).pop().unwrap();
+    let len = std::fs::metadata(&only).unwrap().len() as usize;
+    let mut rng = common::model::Rng(9);
+    let garbage: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+    std::fs::write(&only, &garbage).unwrap();
+    let before = snapshot_dir(dir.path());
+    let err = ChunkLog::open(cfg.clone()).expect_err("a long headless chunk must be refused");
+    assert!(err.is_corruption(), "{err}");
+    assert_eq!(snapshot_dir(dir.path()), before, "nothing was changed");
+
+    // The same bytes cut to the length of a header and a checkpoint are
+    // what an interrupted creation leaves: removed, and the log opens.
+    std::fs::write(&only, &garbage[..80]).unwrap();
+    let log = open(&cfg);
+    assert_eq!(log.state().last_index, None);
+    assert!(log.stats().torn_bytes_cut >= 80);
+}

@@ -248,3 +248,68 @@ fn truncate_everything_then_restart_at_a_lower_index_survives_reopen() {
     log.close().unwrap();
     assert_entries(&open(&cfg), 3, 10);
 }
+
+/// Index and chunk-id arithmetic never overflows: the largest index, a
+/// state spanning every index and a chunk named with the largest id give
+/// typed errors, never a panic, and the store still reopens.
+#[test]
+fn extreme_indexes_and_chunk_ids_are_typed_errors() {
+    use chunklog::format::{self, Footer};
+    use chunklog::{Error, LogState};
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Config::new(dir.path()).chunk_max_records(4);
+    let log = ChunkLog::open(cfg.clone()).unwrap();
+    let r = log.append([(u64::MAX, b"x")]);
+    assert!(matches!(r, Err(Error::OutOfRange { what: "entry index", .. })), "{r:?}");
+    log.append([(u64::MAX - 2, b"a"), (u64::MAX - 1, b"b")]).unwrap();
+    let r = log.append([(u64::MAX, b"c")]);
+    assert!(matches!(r, Err(Error::OutOfRange { .. })), "{r:?}");
+    log.purge(u64::MAX, b"all").unwrap();
+    assert!(matches!(log.append([(u64::MAX, b"d")]), Err(Error::OutOfRange { .. })));
+    assert_eq!(log.stats().entries, 0);
+    log.close().unwrap();
+    let log = ChunkLog::open(cfg.clone()).unwrap();
+    assert_eq!(log.state().last_index, Some(u64::MAX));
+    drop(log);
+
+    // A chunk named with the largest id: open of a sealed one cannot start
+    // the next chunk; an open one cannot rotate.
+    let write_chunk = |dir: &std::path::Path, state: &LogState, sealed: bool| {
+        for f in std::fs::read_dir(dir).unwrap() {
+            let p = f.unwrap().path();
+            if p.extension().is_some_and(|e| e == "chunk") {
+                std::fs::remove_file(p).unwrap();
+            }
+        }
+        let mut b = format::encode_header(u64::MAX, "").to_vec();
+        format::encode_checkpoint(&mut b, state);
+        if sealed {
+            let at = b.len() as u64;
+            let footer = Footer { state: state.clone(), records: 1, first_index: 0, slots: Vec::new() };
+            format::encode_footer(&mut b, at, &footer);
+        }
+        std::fs::write(dir.join(format::chunk_file_name(u64::MAX)), b).unwrap();
+    };
+    write_chunk(dir.path(), &LogState::default(), true);
+    let r = ChunkLog::open(cfg.clone());
+    assert!(matches!(r, Err(Error::OutOfRange { what: "chunk id", .. })), "{r:?}");
+    write_chunk(dir.path(), &LogState::default(), false);
+    let log = ChunkLog::open(cfg.clone()).unwrap();
+    let mut rotated = Ok(());
+    for i in 1..=10u64 {
+        rotated = log.append([(i, b"e")]);
+        if rotated.is_err() {
+            break;
+        }
+    }
+    assert!(matches!(rotated, Err(Error::OutOfRange { what: "chunk id", .. })), "{rotated:?}");
+    log.close().unwrap();
+    assert!(ChunkLog::open(cfg.clone()).is_ok(), "the store still reopens");
+
+    // A checkpoint claiming every index from 0 to the largest.
+    let all = LogState { first_index: Some(0), last_index: Some(u64::MAX), ..LogState::default() };
+    write_chunk(dir.path(), &all, false);
+    let r = ChunkLog::open(cfg);
+    assert!(matches!(r, Err(Error::Corruption { .. })), "{r:?}");
+}
