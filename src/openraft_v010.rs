@@ -23,11 +23,12 @@ use std::ops::RangeBounds;
 
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, RaftLogStorage};
+use openraft::type_config::TypeConfigExt;
 use openraft::type_config::alias::{LogIdOf, VoteOf};
 use openraft::vote::RaftVote;
-use openraft::{LogState, OptionalSend, RaftLogReader, RaftTypeConfig};
+use openraft::{ErrorSubject, ErrorVerb, LogState, OptionalSend, RaftLogReader, RaftTypeConfig, StorageError};
 
-use crate::codec::{self, Bincode2, Codec};
+use crate::codec::{self, Bincode2, Codec, Subject, Verb};
 use crate::{ChunkLog, Config, Error, Result};
 
 /// chunklog as openraft 0.10's log store.
@@ -115,6 +116,31 @@ impl<C: RaftTypeConfig, K: Codec> LogStore<C, K> {
     fn purged(&self) -> Result<Option<LogIdOf<C>>> {
         let st = self.log.state();
         codec::decode_opt::<K, _>(st.purged.as_ref().map(|p| p.meta.as_ref()))
+    }
+}
+
+/// Describes a chunklog error as openraft's [`StorageError`], for code
+/// that reports storage failures in openraft's terms (a custom log store
+/// or state machine built on [`ChunkLog`], a `StoreBuilder` of openraft's
+/// test suite). The subject and verb are judged from the error alone: a
+/// refused vote is a vote write, damage found on disk a log read, a
+/// poisoned or closed store a store write. The adapter's own calls return
+/// `io::Error` instead (see the module docs).
+impl<C: RaftTypeConfig> From<Error> for StorageError<C> {
+    fn from(e: Error) -> Self {
+        let (subject, verb) = codec::error_context(&e);
+        let subject = match subject {
+            Subject::Store => ErrorSubject::Store,
+            Subject::Vote => ErrorSubject::Vote,
+            Subject::Logs => ErrorSubject::Logs,
+            Subject::LogIndex(i) => ErrorSubject::LogIndex(i),
+        };
+        let verb = match verb {
+            Verb::Read => ErrorVerb::Read,
+            Verb::Write => ErrorVerb::Write,
+            Verb::Delete => ErrorVerb::Delete,
+        };
+        StorageError::new(subject, verb, C::err_from_error(&e))
     }
 }
 

@@ -18,11 +18,11 @@ use std::ops::RangeBounds;
 
 use openraft09::storage::{LogFlushed, RaftLogStorage};
 use openraft09::{
-    AnyError, LogId, LogState, OptionalSend, RaftLogId, RaftLogReader, RaftTypeConfig, StorageError, StorageIOError,
-    Vote,
+    AnyError, ErrorSubject, ErrorVerb, LogId, LogState, OptionalSend, RaftLogId, RaftLogReader, RaftTypeConfig,
+    StorageError, StorageIOError, Vote,
 };
 
-use crate::codec::{self, Bincode2, Codec};
+use crate::codec::{self, Bincode2, Codec, Subject, Verb};
 use crate::{ChunkLog, Config, Error, Result};
 
 /// chunklog as openraft 0.9's (`storage-v2`) log store.
@@ -60,6 +60,30 @@ impl<C: RaftTypeConfig, K: Codec> Debug for LogReader<C, K> {
 /// The chunk tag of this adapter with codec `K`.
 pub fn tag<K: Codec>() -> String {
     format!("openraft-0.9/{}", K::NAME)
+}
+
+/// Describes a chunklog error as openraft 0.9's [`StorageError`]: what an
+/// application needs to report a chunklog failure from its own storage
+/// code with `?`. The subject and verb are judged from the error alone: a
+/// refused vote is a vote write, damage found on disk a log read, a
+/// poisoned or closed store a store write. (The adapter's own calls name
+/// the operation they were doing instead.)
+impl<NID: openraft09::NodeId> From<Error> for StorageError<NID> {
+    fn from(e: Error) -> Self {
+        let (subject, verb) = codec::error_context(&e);
+        let subject = match subject {
+            Subject::Store => ErrorSubject::Store,
+            Subject::Vote => ErrorSubject::Vote,
+            Subject::Logs => ErrorSubject::Logs,
+            Subject::LogIndex(i) => ErrorSubject::LogIndex(i),
+        };
+        let verb = match verb {
+            Verb::Read => ErrorVerb::Read,
+            Verb::Write => ErrorVerb::Write,
+            Verb::Delete => ErrorVerb::Delete,
+        };
+        StorageIOError::new(subject, verb, AnyError::new(&e)).into()
+    }
 }
 
 fn read_err<NID: openraft09::NodeId>(e: Error) -> StorageError<NID> {

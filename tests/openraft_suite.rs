@@ -23,7 +23,7 @@ mod v010 {
             let dir = TempDir::new().map_err(|e| StorageError::write(TC::err_from_error(&e)))?;
             // Tiny chunks so the suite exercises rotation and whole-chunk purges.
             let cfg = chunklog::Config::new(dir.path()).chunk_max_records(4);
-            let store = chunklog::LogStore::open(cfg).map_err(|e| StorageError::read_logs(TC::err_from_error(&e)))?;
+            let store = chunklog::LogStore::open(cfg)?;
             Ok((dir, store, Sm::default()))
         }
     }
@@ -137,7 +137,7 @@ mod v09 {
             BUILDS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let dir = TempDir::new().map_err(|e| StorageIOError::write(AnyError::new(&e)))?;
             let cfg = chunklog::Config::new(dir.path()).chunk_max_records(4);
-            let store = chunklog::v09::LogStore::open(cfg).map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))?;
+            let store = chunklog::v09::LogStore::open(cfg)?;
             Ok((dir, store, Sm9::default()))
         }
     }
