@@ -29,7 +29,53 @@ use crate::{ChunkLog, Config, Error, Result};
 pub struct LogStore<C: RaftTypeConfig, K: Codec = Bincode2> {
     log: ChunkLog,
     last_entry: Option<LogId<C::NodeId>>,
+    /// Log ids of recent entries, so `truncate` rarely reads the disk.
+    runs: LeaderRuns<C::NodeId>,
     _codec: PhantomData<K>,
+}
+
+/// The log ids of the stored entries from `runs[0].index` on, kept as the
+/// first log id of each run of entries with one leader id: a new run
+/// starts only when the leader changes, so this is one element per term
+/// seen since open, not one per entry. Entries below `runs[0].index` are
+/// known only on disk.
+struct LeaderRuns<NID: openraft09::NodeId> {
+    runs: Vec<LogId<NID>>,
+}
+
+impl<NID: openraft09::NodeId> LeaderRuns<NID> {
+    /// Starts knowing only `last` (the last stored entry), if any.
+    fn new(last: Option<&LogId<NID>>) -> Self {
+        LeaderRuns { runs: last.cloned().into_iter().collect() }
+    }
+
+    /// Records an appended entry (entries arrive in index order).
+    fn push(&mut self, id: &LogId<NID>) {
+        if self.runs.last().is_none_or(|r| r.leader_id != id.leader_id) {
+            self.runs.push(id.clone());
+        }
+    }
+
+    /// The log id of the stored entry `index`, if it is known without a
+    /// read. `index` must be a stored entry's.
+    fn get(&self, index: u64) -> Option<LogId<NID>> {
+        let k = self.runs.partition_point(|r| r.index <= index);
+        let run = self.runs.get(k.checked_sub(1)?)?;
+        Some(LogId::new(run.leader_id.clone(), index))
+    }
+
+    /// Forgets entries after `index` (`None`: all).
+    fn truncate_after(&mut self, index: Option<u64>) {
+        self.runs.retain(|r| index.is_some_and(|i| r.index <= i));
+    }
+
+    /// Forgets runs that end at or below `index` (purged).
+    fn purge_upto(&mut self, index: u64) {
+        let k = self.runs.partition_point(|r| r.index <= index.saturating_add(1));
+        if k > 1 {
+            self.runs.drain(..k - 1);
+        }
+    }
 }
 
 /// A cheap, cloneable reader of a [`LogStore`]; sees every entry appended
@@ -103,9 +149,12 @@ impl<C: RaftTypeConfig, K: Codec> LogStore<C, K> {
     /// replaced by this adapter's (openraft line and codec).
     pub fn open(config: Config) -> Result<Self> {
         let log = ChunkLog::open(config.tag(tag::<K>()))?;
-        let mut store = LogStore { log, last_entry: None, _codec: PhantomData };
-        store.last_entry = store.entry_id(store.log.state().last_index)?;
-        Ok(store)
+        let last_entry = match log.state().last_index {
+            Some(i) => entries::<C, K>(&log, i..=i)?.pop().map(|e| e.get_log_id().clone()),
+            None => None,
+        };
+        let runs = LeaderRuns::new(last_entry.as_ref());
+        Ok(LogStore { log, last_entry, runs, _codec: PhantomData })
     }
 
     /// The engine underneath (statistics, configuration).
@@ -118,10 +167,31 @@ impl<C: RaftTypeConfig, K: Codec> LogStore<C, K> {
         LogReader { log: self.log.clone(), _types: PhantomData }
     }
 
-    /// The log id of the stored entry at `index`, if there is one.
-    fn entry_id(&self, index: Option<u64>) -> Result<Option<LogId<C::NodeId>>> {
-        let Some(i) = index else { return Ok(None) };
-        Ok(entries::<C, K>(&self.log, i..=i)?.pop().map(|e| e.get_log_id().clone()))
+    /// The log id of the stored entry at `index`, if there is one: from
+    /// memory when it was appended since open (or is the entry that was
+    /// last at open), otherwise read from disk on a short-lived thread.
+    async fn entry_id(&mut self, index: u64) -> Result<Option<LogId<C::NodeId>>> {
+        let st = self.log.state();
+        if st.first_index.is_none_or(|f| index < f) || st.last_index.is_none_or(|l| index > l) {
+            return Ok(None);
+        }
+        if let Some(id) = self.runs.get(index) {
+            return Ok(Some(id));
+        }
+        let (tx, rx) = futures_channel::oneshot::channel();
+        let log = self.log.clone();
+        std::thread::Builder::new()
+            .name("chunklog-read".into())
+            .spawn(move || {
+                let _ = tx.send(entries::<C, K>(&log, index..=index));
+            })
+            .map_err(|e| Error::io("spawn read thread", self.log.dir(), e))?;
+        let id = rx.await.unwrap_or(Err(Error::Closed))?.pop().map(|e| e.get_log_id().clone());
+        if let Some(id) = &id {
+            // Known from here on: the runs after `index` are gone already.
+            self.runs = LeaderRuns::new(Some(id));
+        }
+        Ok(id)
     }
 
     fn purged(&self) -> Result<Option<LogId<C::NodeId>>> {
@@ -206,13 +276,27 @@ impl<C: RaftTypeConfig, K: Codec> RaftLogStorage<C> for LogStore<C, K> {
         let mut last = None;
         let mut buf = Vec::new();
         let kept = entries.into_iter().filter(|e| purged.is_none_or(|p| e.get_log_id().index > p));
+        let mut ids = Vec::new();
         let spans = codec::encode_batch::<K, _>(
-            kept.inspect(|e| last = Some(e.get_log_id().clone())),
+            kept.inspect(|e| {
+                if ids.last().is_none_or(|l: &LogId<C::NodeId>| l.leader_id != e.get_log_id().leader_id) {
+                    ids.push(e.get_log_id().clone());
+                }
+                last = Some(e.get_log_id().clone());
+            }),
             |e: &C::Entry| e.get_log_id().index,
             &mut buf,
         )
         .map_err(write_err)?;
-        self.log.append(spans.iter().map(|(i, r)| (*i, &buf[r.clone()]))).map_err(write_err)?;
+        let appended = self.log.append(spans.iter().map(|(i, r)| (*i, &buf[r.clone()])));
+        // On a partial (non-consecutive) append, forget what may not be stored.
+        let stored = self.log.state().last_index;
+        for id in &ids {
+            if stored.is_some_and(|l| id.index <= l) {
+                self.runs.push(id);
+            }
+        }
+        appended.map_err(write_err)?;
         if last.is_some() {
             self.last_entry = last;
         }
@@ -225,13 +309,19 @@ impl<C: RaftTypeConfig, K: Codec> RaftLogStorage<C> for LogStore<C, K> {
         let before = self.log.state().last_index;
         self.log.truncate_after(after).map_err(write_err)?;
         if self.log.state().last_index != before {
-            self.last_entry = self.entry_id(after).map_err(read_err)?;
+            self.runs.truncate_after(after);
+            self.last_entry = match after {
+                Some(i) => self.entry_id(i).await.map_err(read_err)?,
+                None => None,
+            };
         }
         Ok(())
     }
 
     async fn purge(&mut self, log_id: LogId<C::NodeId>) -> std::result::Result<(), StorageError<C::NodeId>> {
         let meta = K::encode(&log_id).map_err(write_err)?;
-        self.log.purge(log_id.index, &meta).map_err(write_err)
+        self.log.purge(log_id.index, &meta).map_err(write_err)?;
+        self.runs.purge_upto(log_id.index);
+        Ok(())
     }
 }
