@@ -1,5 +1,5 @@
 //! One chunk file: paths, header and footer reads, and a frame scanner
-//! that reads through positional reads in large windows.
+//! that reads through positional reads in windows.
 
 use std::path::{Path, PathBuf};
 
@@ -7,27 +7,49 @@ use crate::error::{Error, Result};
 use crate::format::{self, Footer, Frame, FrameError, Record, RecordKind};
 use crate::io::VfsFile;
 
-/// Bytes read at once while scanning a chunk.
-const WINDOW: usize = 1 << 20;
+/// Bytes read at once while scanning a chunk record by record.
+pub(crate) const SCAN_WINDOW: usize = 1 << 20;
+
+/// Bytes read at once for the few structures of a sealed chunk (header,
+/// checkpoint, trailer, footer): enough for a typical header and
+/// checkpoint in one read, small enough that opening a log of many sealed
+/// chunks reads little more than their footers.
+pub(crate) const PROBE_WINDOW: usize = 4 << 10;
 
 pub(crate) fn chunk_path(dir: &Path, id: u64) -> PathBuf {
     dir.join(format::chunk_file_name(id))
 }
 
+/// What follows a record that does not decode, up to the end of the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rest {
+    /// Only zeros: preallocated space that was never written.
+    Zeros,
+    /// Something else, but no valid frame: a torn record.
+    Torn,
+    /// A valid frame starts at this offset: damage, not a crash.
+    ValidFrameAt(u64),
+}
+
 /// A read-only view of a chunk file for scanning: positional reads into a
-/// window buffer, never more than the file holds.
+/// window buffer, never more than the file holds. Every byte of a scan is
+/// read a bounded number of times: a window is reloaded only when the
+/// bytes asked for are not in it.
 pub(crate) struct ChunkReader<'a> {
     pub file: &'a dyn VfsFile,
     pub path: &'a Path,
     pub len: u64,
     buf: Vec<u8>,
     buf_start: u64,
+    /// Bytes loaded at least when the window moves.
+    pub readahead: usize,
 }
 
 impl<'a> ChunkReader<'a> {
+    /// A reader for a record-by-record scan ([`SCAN_WINDOW`] readahead).
     pub fn new(file: &'a dyn VfsFile, path: &'a Path) -> Result<Self> {
         let len = file.size().map_err(|e| Error::io("stat", path, e))?;
-        Ok(ChunkReader { file, path, len, buf: Vec::new(), buf_start: 0 })
+        Ok(ChunkReader { file, path, len, buf: Vec::new(), buf_start: 0, readahead: SCAN_WINDOW })
     }
 
     /// Up to `n` bytes at `off` (fewer at the end of the file).
@@ -36,16 +58,34 @@ impl<'a> ChunkReader<'a> {
         if off >= end {
             return Ok(&[]);
         }
-        let have = self.buf_start..self.buf_start + self.buf.len() as u64;
-        if !(have.contains(&off) && end <= have.end) {
-            let want_end = off.saturating_add(n.max(WINDOW) as u64).min(self.len);
-            let size = usize::try_from(want_end - off).map_err(|_| self.corrupt(off, "range too large"))?;
-            self.buf.resize(size, 0);
-            self.file.read_exact_at(&mut self.buf, off).map_err(|e| Error::io("read", self.path, e))?;
-            self.buf_start = off;
-        }
+        self.load(off, end)?;
         let s = (off - self.buf_start) as usize;
         Ok(&self.buf[s..s + (end - off) as usize])
+    }
+
+    /// Everything in the window from `off` on, after making sure it holds
+    /// at least `min` bytes (fewer at the end of the file).
+    fn window_from(&mut self, off: u64, min: usize) -> Result<&[u8]> {
+        let end = off.saturating_add(min as u64).min(self.len);
+        if off >= end {
+            return Ok(&[]);
+        }
+        self.load(off, end)?;
+        Ok(&self.buf[(off - self.buf_start) as usize..])
+    }
+
+    /// Makes the window hold `[off, end)`, reading from `off` on if not.
+    fn load(&mut self, off: u64, end: u64) -> Result<()> {
+        let have = self.buf_start..self.buf_start + self.buf.len() as u64;
+        if have.contains(&off) && end <= have.end {
+            return Ok(());
+        }
+        let want_end = off.saturating_add(self.readahead as u64).max(end).min(self.len);
+        let size = usize::try_from(want_end - off).map_err(|_| self.corrupt(off, "range too large"))?;
+        self.buf.resize(size, 0);
+        self.file.read_exact_at(&mut self.buf, off).map_err(|e| Error::io("read", self.path, e))?;
+        self.buf_start = off;
+        Ok(())
     }
 
     /// The frame at `off`, which must end at or before `end`.
@@ -70,19 +110,54 @@ impl<'a> ChunkReader<'a> {
         Ok(self.next_valid_frame(from, end)?.is_some())
     }
 
+    /// Classifies `[from, len)`, which follows a record that did not
+    /// decode at `from`.
+    pub fn rest(&mut self, from: u64) -> Result<Rest> {
+        if self.all_zero(from, self.len)? {
+            return Ok(Rest::Zeros);
+        }
+        Ok(match self.next_valid_frame(from.saturating_add(1), self.len)? {
+            Some(at) => Rest::ValidFrameAt(at),
+            None => Rest::Torn,
+        })
+    }
+
+    /// Whether every byte in `[from, end)` is zero.
+    pub fn all_zero(&mut self, from: u64, end: u64) -> Result<bool> {
+        let mut off = from;
+        while off < end {
+            let w = self.window_from(off, 1)?;
+            let w = &w[..w.len().min((end - off) as usize)];
+            if w.is_empty() {
+                break;
+            }
+            if w.iter().any(|&b| b != 0) {
+                return Ok(false);
+            }
+            off += w.len() as u64;
+        }
+        Ok(true)
+    }
+
     /// The first byte position in `from..end` that starts a valid frame.
+    /// Reads each byte of the range a bounded number of times: zero runs
+    /// are skipped a window at a time, and a candidate position costs a
+    /// header check in the window already loaded (a whole frame is read
+    /// only when its header's own CRC holds).
     pub fn next_valid_frame(&mut self, from: u64, end: u64) -> Result<Option<u64>> {
         let mut off = from;
-        while off + format::FRAME_OVERHEAD as u64 <= end {
+        while off.saturating_add(format::FRAME_OVERHEAD as u64) <= end {
             // Skip zero runs quickly: zeros never start a frame.
-            let w = self.bytes(off, WINDOW)?;
-            if let Some(nz) = w.iter().position(|&b| b != 0) {
-                off += nz as u64;
-            } else {
-                off += w.len() as u64;
-                continue;
+            let w = self.window_from(off, format::FRAME_HEADER_LEN)?;
+            let w = &w[..w.len().min((end - off) as usize)];
+            match w.iter().position(|&b| b != 0) {
+                Some(nz) => off += nz as u64,
+                None => {
+                    off += w.len().max(1) as u64;
+                    continue;
+                }
             }
-            if off + format::FRAME_OVERHEAD as u64 > end {
+            if off.saturating_add(format::FRAME_OVERHEAD as u64) > end {
                 break;
             }
             if self.frame(off, end)?.is_ok() {
@@ -129,10 +204,10 @@ pub(crate) fn read_footer(r: &mut ChunkReader<'_>) -> Result<Option<(u64, Footer
     }
 }
 
-/// An on-disk chunk the engine knows about.
+/// An on-disk chunk the engine knows about (its file is opened on
+/// demand through [`crate::handles::Handles`]).
 #[derive(Debug, Clone)]
 pub(crate) struct ChunkInfo {
-    pub file: std::sync::Arc<dyn VfsFile>,
     /// Bytes written to the file (its length once flushed).
     pub size: u64,
     /// Whether the chunk ends with a footer.

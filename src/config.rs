@@ -56,6 +56,15 @@ pub struct Config {
     /// adapters set their own. Default empty.
     #[serde(default)]
     pub tag: String,
+
+    /// At most this many sealed chunk files are kept open for reads; the
+    /// least recently read is closed to make room and reopened when it is
+    /// read again. The open chunk and the directory lock take two more
+    /// descriptors. Default 64; at least 1. Keep it well under the
+    /// process's `RLIMIT_NOFILE` (often 1,024) when many stores share one
+    /// process.
+    #[serde(default = "defaults::open_chunks_max")]
+    pub open_chunks_max: usize,
 }
 
 pub(crate) mod defaults {
@@ -74,6 +83,9 @@ pub(crate) mod defaults {
     pub fn flush_queue_max_bytes() -> usize {
         64 * 1024 * 1024
     }
+    pub fn open_chunks_max() -> usize {
+        64
+    }
 }
 
 impl Config {
@@ -87,6 +99,7 @@ impl Config {
             cache_max_entries: defaults::cache_max_entries(),
             flush_queue_max_bytes: defaults::flush_queue_max_bytes(),
             tag: String::new(),
+            open_chunks_max: defaults::open_chunks_max(),
         }
     }
 
@@ -112,6 +125,12 @@ impl Config {
     /// Sets `flush_queue_max_bytes` (builder style).
     pub fn flush_queue_max_bytes(mut self, bytes: usize) -> Self {
         self.flush_queue_max_bytes = bytes;
+        self
+    }
+
+    /// Sets `open_chunks_max` (builder style).
+    pub fn open_chunks_max(mut self, files: usize) -> Self {
+        self.open_chunks_max = files;
         self
     }
 
@@ -141,6 +160,9 @@ impl Config {
                 format::MAX_TAG_LEN,
                 self.tag.len()
             )));
+        }
+        if self.open_chunks_max == 0 {
+            return Err(Error::InvalidConfig("open_chunks_max must be at least 1".into()));
         }
         if self.flush_queue_max_bytes == 0 {
             return Err(Error::InvalidConfig("flush_queue_max_bytes must be positive".into()));

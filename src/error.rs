@@ -74,6 +74,13 @@ pub enum Error {
     Poisoned {
         /// The failure that poisoned the store.
         cause: String,
+        /// The kind of that failure's I/O error (`StorageFull` for ENOSPC,
+        /// `Other` for EIO, ...), so a program can tell a full disk from a
+        /// failing one. Also the kind of the `io::Error` this converts into.
+        kind: io::ErrorKind,
+        /// The operating system's error code of that failure (28 for
+        /// ENOSPC, 5 for EIO), when it had one.
+        raw_os_error: Option<i32>,
     },
 
     /// An appended entry's index does not follow the last one.
@@ -125,9 +132,32 @@ pub enum Error {
         reason: String,
     },
 
-    /// The store was shut down while the operation was pending.
+    /// The store was shut down while the operation was pending, or the
+    /// handle does not keep the store open and every handle that did is
+    /// gone ([`ChunkLog::non_owning`](crate::ChunkLog::non_owning)).
     #[error("store is closed")]
     Closed,
+
+    /// A call from a flush callback (which runs on the store's flush
+    /// thread) would wait for that same thread: `sync`, `save_vote`, or an
+    /// `append` into a full queue. Nothing was waited for; `append` and
+    /// `write_vote` made no change.
+    #[error("{op} called from a flush callback of the same store would wait for itself")]
+    FromCallback {
+        /// The call that was refused.
+        op: &'static str,
+    },
+
+    /// A log index or chunk id would leave the range the format holds.
+    #[error("{what} {value} is out of range (at most {max})")]
+    OutOfRange {
+        /// What overflowed (`"entry index"`, `"chunk id"`).
+        what: &'static str,
+        /// The value given or reached.
+        value: u64,
+        /// The largest value accepted.
+        max: u64,
+    },
 }
 
 impl Error {
@@ -137,6 +167,27 @@ impl Error {
 
     pub(crate) fn corruption(chunk: impl Into<PathBuf>, offset: u64, reason: impl Into<String>) -> Self {
         Error::Corruption { chunk: chunk.into(), offset, reason: reason.into() }
+    }
+
+    /// The kind of the operating system's error behind this one, if any:
+    /// an I/O failure, or the failure that poisoned the store.
+    pub fn io_kind(&self) -> Option<io::ErrorKind> {
+        match self {
+            Error::Io { source, .. } => Some(source.kind()),
+            Error::Poisoned { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+
+    /// The operating system's error code behind this one (28 for ENOSPC,
+    /// 5 for EIO), if any: an I/O failure, or the failure that poisoned
+    /// the store.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            Error::Io { source, .. } => source.raw_os_error(),
+            Error::Poisoned { raw_os_error, .. } => *raw_os_error,
+            _ => None,
+        }
     }
 
     /// Whether this error means data on disk is damaged (open refused).
@@ -157,9 +208,12 @@ impl From<Error> for io::Error {
             | Error::TruncateBelowPurged { .. }
             | Error::VoteReversal { .. }
             | Error::TooLarge { .. }
+            | Error::OutOfRange { .. }
             | Error::InvalidConfig(_) => io::ErrorKind::InvalidInput,
             Error::Codec { .. } => io::ErrorKind::InvalidData,
-            Error::Poisoned { .. } | Error::Closed => io::ErrorKind::Other,
+            Error::Poisoned { kind, .. } => *kind,
+            Error::FromCallback { .. } => io::ErrorKind::Deadlock,
+            Error::Closed => io::ErrorKind::Other,
         };
         io::Error::new(kind, e)
     }

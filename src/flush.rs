@@ -9,15 +9,29 @@
 //! fsync goes into the next one (group commit).
 //!
 //! A failed write or sync is never retried: the store turns poisoned and
-//! every pending and later callback gets [`Error::Poisoned`].
+//! every pending and later callback gets [`Error::Poisoned`], in
+//! registration order, from this thread.
+//!
+//! Callbacks are user code running on this thread: each runs under
+//! `catch_unwind`, so a panicking callback is logged and the thread goes
+//! on; if the thread itself dies, a guard poisons the store and fails
+//! every waiter, so nothing waits for ever. A callback may append, write
+//! and read, and may drop the last handle (the thread then shuts down on
+//! its own); calls that would wait for this thread (`sync`, `save_vote`,
+//! an `append` into a full queue) fail with [`Error::FromCallback`].
+//!
+//! At shutdown the thread flushes what is queued, gives back the open
+//! chunk's preallocated space, waits for the purge thread, and only then
+//! releases the directory lock it owns.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::chunk::{self, ChunkInfo};
 use crate::error::{Error, Result};
-use crate::io::VfsFile;
+use crate::io::{DirLock, VfsFile};
 use crate::store::Core;
 
 /// A flush callback: receives `Ok(())` once everything submitted before it
@@ -65,21 +79,53 @@ pub(crate) struct Queue {
     /// serve un-synced entries from here.
     pub inflight: Vec<Arc<Segment>>,
     pub callbacks: Vec<Callback>,
+    /// Fired once the queue is below its byte limit again.
+    pub room_waiters: Vec<Callback>,
     /// Encoded bytes queued or in flight (for back-pressure).
     pub bytes: usize,
     /// After the next sync, delete sealed chunks with ids below this.
     pub purge_below: Option<u64>,
-    pub poisoned: Option<String>,
+    pub poisoned: Option<Poison>,
     pub shutdown: bool,
+    /// The flush thread has exited: nothing will fire callbacks any more.
+    pub stopped: bool,
+}
+
+/// The failure that poisoned the store.
+#[derive(Clone, Debug)]
+pub(crate) struct Poison {
+    pub cause: String,
+    pub kind: std::io::ErrorKind,
+    pub raw_os_error: Option<i32>,
+}
+
+impl Poison {
+    fn of(e: &Error) -> Poison {
+        let (kind, raw_os_error) = match e {
+            Error::Io { source, .. } => (source.kind(), source.raw_os_error()),
+            Error::Poisoned { kind, raw_os_error, .. } => (*kind, *raw_os_error),
+            _ => (std::io::ErrorKind::Other, None),
+        };
+        Poison { cause: e.to_string(), kind, raw_os_error }
+    }
+
+    pub fn error(&self) -> Error {
+        Error::Poisoned { cause: self.cause.clone(), kind: self.kind, raw_os_error: self.raw_os_error }
+    }
 }
 
 impl Queue {
     pub fn check(&self) -> Result<()> {
         match &self.poisoned {
-            Some(cause) => Err(Error::Poisoned { cause: cause.clone() }),
+            Some(p) => Err(p.error()),
             None if self.shutdown => Err(Error::Closed),
             None => Ok(()),
         }
+    }
+
+    /// The error a callback gets once nothing more can be made durable.
+    fn failure(&self) -> Error {
+        self.poisoned.as_ref().map_or(Error::Closed, Poison::error)
     }
 
     fn has_work(&self) -> bool {
@@ -110,8 +156,36 @@ pub(crate) struct TailFile {
 /// preallocation. Trimmed when the chunk is sealed or the store closes.
 const PREALLOCATE_BYTES: u64 = 2 << 20;
 
-/// The flush thread's body. `tail` is the open chunk's file.
-pub(crate) fn run(core: Arc<Core>, mut tail: TailFile) {
+/// Runs a user callback; a panic in it is logged, not spread.
+pub(crate) fn fire(cb: Callback, r: Result<()>) {
+    if catch_unwind(AssertUnwindSafe(move || cb(r))).is_err() {
+        tracing::error!("a chunklog flush callback panicked; the store goes on");
+    }
+}
+
+/// Poisons the store and fails every waiter if the flush thread unwinds
+/// (a bug, or a panic outside a callback): waiters never hang on a dead
+/// thread.
+struct DeathGuard<'a>(&'a Core);
+
+impl Drop for DeathGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let e = Error::Io {
+                op: "flush",
+                path: self.0.cfg.dir.clone(),
+                source: std::io::Error::other("the flush thread panicked"),
+            };
+            poison(self.0, &e);
+            stop(self.0);
+        }
+    }
+}
+
+/// The flush thread's body. `tail` is the open chunk's file; `lock` is the
+/// directory lock, released when the thread is done.
+pub(crate) fn run(core: Arc<Core>, mut tail: TailFile, lock: DirLock) {
+    let guard = DeathGuard(&core);
     // Unlinking purged chunks can take a hundred milliseconds (ext4 with
     // `discard`); a second thread does it so appends never wait for it.
     let (purge_tx, purge_rx) = std::sync::mpsc::channel::<(u64, u64)>();
@@ -130,38 +204,30 @@ pub(crate) fn run(core: Arc<Core>, mut tail: TailFile) {
             trim(&core, &tail);
             break;
         };
-        let result = write_and_sync(&core, &mut tail, &batch.segments);
-        match result {
+        match write_and_sync(&core, &mut tail, &batch.segments) {
             Ok(created) => {
-                publish(&core, &batch, created);
-                for cb in batch.callbacks {
-                    cb(Ok(()));
-                }
+                let room = publish(&core, &batch, created);
+                // Handed over before the callbacks fire, so a caller that
+                // was acknowledged sees the deletion in `purges_pending`.
                 if let Some(below) = batch.purge_below {
-                    match &deleter {
-                        Some(_) => {
-                            core.stats.purges_pending.fetch_add(1, Ordering::Relaxed);
-                            if purge_tx.send((below, tail.id)).is_err() {
-                                core.stats.purges_pending.fetch_sub(1, Ordering::Relaxed);
-                            }
-                        }
-                        None => delete_chunks_below(&core, below, tail.id),
+                    core.stats.purges_pending.fetch_add(1, Ordering::Relaxed);
+                    if deleter.is_none() || purge_tx.send((below, tail.id)).is_err() {
+                        delete_chunks_below(&core, below, tail.id);
+                        core.stats.purges_pending.fetch_sub(1, Ordering::Relaxed);
                     }
+                }
+                for cb in batch.callbacks.into_iter().chain(room) {
+                    fire(cb, Ok(()));
                 }
             }
             Err(e) => {
-                let cause = e.to_string();
                 tracing::error!(error = %e, "chunklog flush failed; the store is poisoned and must be reopened");
-                let pending = {
-                    let mut q = core.queue.lock();
-                    q.poisoned = Some(cause.clone());
-                    core.space_cv.notify_all();
-                    std::mem::take(&mut q.callbacks)
-                };
                 let mut first = Some(e);
-                for cb in batch.callbacks.into_iter().chain(pending) {
-                    let err = first.take().unwrap_or_else(|| Error::Poisoned { cause: cause.clone() });
-                    cb(Err(err));
+                let poisoned = poison(&core, first.as_ref().expect("just set"));
+                // The batch's callbacks first, with the error itself; then
+                // every later one, in registration order, from this thread.
+                for cb in batch.callbacks {
+                    fire(cb, Err(first.take().unwrap_or_else(|| poisoned.error())));
                 }
                 drain_poisoned(&core);
                 break;
@@ -173,6 +239,53 @@ pub(crate) fn run(core: Arc<Core>, mut tail: TailFile) {
         && d.join().is_err()
     {
         tracing::error!("chunklog purge thread panicked");
+    }
+    stop(&core);
+    drop(guard);
+    drop(lock);
+    crate::dirlock::released(&core.cfg.dir);
+}
+
+/// Marks the store poisoned by `e`, wakes every waiter, and fails the room
+/// waiters. Returns the poison.
+fn poison(core: &Core, e: &Error) -> Poison {
+    let (p, room) = {
+        let mut q = core.queue.lock();
+        let p = q.poisoned.get_or_insert_with(|| Poison::of(e)).clone();
+        core.poisoned.store(true, Ordering::Release);
+        core.space_cv.notify_all();
+        (p, std::mem::take(&mut q.room_waiters))
+    };
+    for cb in room {
+        fire(cb, Err(p.error()));
+    }
+    p
+}
+
+/// The thread is done: fail whatever callbacks are left and make later
+/// ones fail at once, on their caller's thread.
+fn stop(core: &Core) {
+    let (err, cbs) = {
+        let mut q = core.queue.lock();
+        q.stopped = true;
+        q.shutdown = true;
+        core.closed.store(true, Ordering::Release);
+        core.space_cv.notify_all();
+        let q = &mut *q;
+        let cbs: Vec<Callback> = q.callbacks.drain(..).chain(q.room_waiters.drain(..)).collect();
+        (q.failure(), cbs)
+    };
+    for cb in cbs {
+        fire(cb, Err(clone_err(&err)));
+    }
+}
+
+fn clone_err(e: &Error) -> Error {
+    match e {
+        Error::Poisoned { cause, kind, raw_os_error } => {
+            Error::Poisoned { cause: cause.clone(), kind: *kind, raw_os_error: *raw_os_error }
+        }
+        _ => Error::Closed,
     }
 }
 
@@ -203,7 +316,8 @@ fn take(core: &Core) -> Option<Batch> {
     Some(Batch { segments, callbacks: std::mem::take(&mut q.callbacks), purge_below: q.purge_below.take(), bytes })
 }
 
-/// After poisoning: fail every callback that still arrives until shutdown.
+/// After poisoning: fail every callback that still arrives, in order,
+/// until shutdown.
 fn drain_poisoned(core: &Core) {
     loop {
         let mut q = core.queue.lock();
@@ -216,10 +330,10 @@ fn drain_poisoned(core: &Core) {
             core.work_cv.wait(&mut q);
             continue;
         }
-        let cause = q.poisoned.clone().unwrap_or_default();
+        let err = q.failure();
         drop(q);
         for cb in cbs {
-            cb(Err(Error::Poisoned { cause: cause.clone() }));
+            fire(cb, Err(clone_err(&err)));
         }
     }
 }
@@ -227,8 +341,8 @@ fn drain_poisoned(core: &Core) {
 /// Writes the segments in order with one positional write each and syncs
 /// every file written: a sealed chunk before the next one is created, a new
 /// chunk's header and checkpoint (and the directory) before its records.
-/// Returns the created files.
-fn write_and_sync(core: &Core, tail: &mut TailFile, segments: &[Arc<Segment>]) -> Result<Vec<(u64, Arc<dyn VfsFile>)>> {
+/// Returns the ids of the created chunks.
+fn write_and_sync(core: &Core, tail: &mut TailFile, segments: &[Arc<Segment>]) -> Result<Vec<u64>> {
     let dir = &core.cfg.dir;
     let path = |id: u64| -> PathBuf { chunk::chunk_path(dir, id) };
     let mut created = Vec::new();
@@ -248,8 +362,8 @@ fn write_and_sync(core: &Core, tail: &mut TailFile, segments: &[Arc<Segment>]) -
             body = &seg.bytes[seg.head_len..];
             at = seg.head_len as u64;
             let head_len = seg.head_len as u64;
-            *tail = TailFile { id: seg.chunk, file: f.clone(), written: head_len, allocated: head_len };
-            created.push((seg.chunk, f));
+            *tail = TailFile { id: seg.chunk, file: f, written: head_len, allocated: head_len };
+            created.push(seg.chunk);
             if body.is_empty() {
                 continue;
             }
@@ -299,11 +413,12 @@ fn write_and_sync(core: &Core, tail: &mut TailFile, segments: &[Arc<Segment>]) -
 }
 
 /// Makes the flushed bytes visible to positional reads, then drops them
-/// from memory.
-fn publish(core: &Core, batch: &Batch, created: Vec<(u64, Arc<dyn VfsFile>)>) {
+/// from memory. Returns the room waiters to fire, once the queue is below
+/// its limit.
+fn publish(core: &Core, batch: &Batch, created: Vec<u64>) -> Vec<Callback> {
     let mut sh = core.shared.write();
-    for (id, file) in created {
-        sh.chunks.insert(id, ChunkInfo { file, size: 0, sealed: false });
+    for id in created {
+        sh.chunks.insert(id, ChunkInfo { size: 0, sealed: false });
     }
     for seg in &batch.segments {
         if let Some(c) = sh.chunks.get_mut(&seg.chunk) {
@@ -315,6 +430,7 @@ fn publish(core: &Core, batch: &Batch, created: Vec<(u64, Arc<dyn VfsFile>)>) {
     q.inflight.clear();
     q.bytes -= batch.bytes;
     core.space_cv.notify_all();
+    if q.bytes < core.cfg.flush_queue_max_bytes { std::mem::take(&mut q.room_waiters) } else { Vec::new() }
 }
 
 /// Deletes sealed chunks below `below` (never the open one), oldest
@@ -331,12 +447,16 @@ fn delete_chunks_below(core: &Core, below: u64, open: u64) {
     let dir = &core.cfg.dir;
     let mut removed = 0;
     for &id in &doomed {
+        // Forget it first: a read that already holds its handle finishes
+        // on the unlinked file, a later one never looks for it.
+        let Some(info) = core.shared.write().chunks.remove(&id) else { continue };
+        core.handles.forget(id);
         let p = chunk::chunk_path(dir, id);
         if let Err(e) = core.vfs.remove_file(&p) {
             tracing::warn!(chunk = %p.display(), error = %e, "could not delete purged chunk; will retry at the next purge");
+            core.shared.write().chunks.insert(id, info);
             break;
         }
-        core.shared.write().chunks.remove(&id);
         removed += 1;
     }
     if removed > 0

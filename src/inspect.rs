@@ -82,6 +82,17 @@ pub enum RepairAction {
         /// Its length.
         bytes: u64,
     },
+    /// Give back the newest chunk's preallocated space: `bytes` zero bytes
+    /// from `at` on that no record ever reached. Not damage: what an
+    /// unclean stop leaves.
+    TrimPreallocated {
+        /// The chunk file.
+        path: PathBuf,
+        /// New length.
+        at: u64,
+        /// Zero bytes given back.
+        bytes: u64,
+    },
 }
 
 /// The result of checking a directory.
@@ -240,6 +251,7 @@ pub fn check(dir: &Path, mut progress: impl FnMut(u64)) -> Result<Report> {
         p.repairable = report.repairs.iter().any(|r| match r {
             RepairAction::Cut { path, at, .. } => *path == p.path && p.offset >= *at,
             RepairAction::Remove { path, .. } => *path == p.path,
+            RepairAction::TrimPreallocated { path, at, .. } => *path == p.path && p.offset >= *at,
         });
     }
     Ok(report)
@@ -249,6 +261,7 @@ fn action(r: &Repair) -> RepairAction {
     match r {
         Repair::Cut { path, at, dropped } => RepairAction::Cut { path: path.clone(), at: *at, dropped: *dropped },
         Repair::Remove { path, len } => RepairAction::Remove { path: path.clone(), bytes: *len },
+        Repair::Trim { path, at, len } => RepairAction::TrimPreallocated { path: path.clone(), at: *at, bytes: *len },
     }
 }
 

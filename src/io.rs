@@ -49,6 +49,12 @@ pub trait Vfs: Send + Sync + Debug + 'static {
     fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
     /// Opens an existing file for reading and writing.
     fn open(&self, path: &Path) -> io::Result<Arc<dyn VfsFile>>;
+    /// Opens an existing file for reading only: recovery, sealed chunks
+    /// and the offline tool use it, so a read-only directory can be read.
+    /// The default opens it as [`open`](Self::open) does.
+    fn open_read(&self, path: &Path) -> io::Result<Arc<dyn VfsFile>> {
+        self.open(path)
+    }
     /// Creates a file that must not exist yet.
     fn create_new(&self, path: &Path) -> io::Result<Arc<dyn VfsFile>>;
     /// Deletes a file.
@@ -120,6 +126,10 @@ impl Vfs for StdVfs {
 
     fn open(&self, path: &Path) -> io::Result<Arc<dyn VfsFile>> {
         Ok(Arc::new(OpenOptions::new().read(true).write(true).open(path)?))
+    }
+
+    fn open_read(&self, path: &Path) -> io::Result<Arc<dyn VfsFile>> {
+        Ok(Arc::new(File::open(path)?))
     }
 
     fn create_new(&self, path: &Path) -> io::Result<Arc<dyn VfsFile>> {

@@ -39,9 +39,11 @@ mod chunk;
 #[cfg(any(feature = "openraft-010", feature = "openraft-09"))]
 pub mod codec;
 mod config;
+mod dirlock;
 mod error;
 mod flush;
 pub mod format;
+mod handles;
 mod index;
 pub mod inspect;
 pub mod io;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use crate::chunk::{self, ChunkInfo, ChunkReader};
+use crate::chunk::{self, ChunkInfo, ChunkReader, Rest};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::format::{self, Footer, HeaderError, Record, RecordKind};
@@ -25,6 +25,9 @@ use crate::state::LogState;
 pub(crate) enum Repair {
     /// Cut the newest chunk at `at`, dropping `dropped` bytes of torn tail.
     Cut { path: PathBuf, at: u64, dropped: u64 },
+    /// Give back the newest chunk's preallocated space from `at` on:
+    /// `len` zero bytes that no record ever reached. Not damage.
+    Trim { path: PathBuf, at: u64, len: u64 },
     /// Remove the newest chunk: it was never completely created.
     Remove { path: PathBuf, len: u64 },
 }
@@ -192,162 +195,31 @@ pub(crate) fn recover(vfs: &dyn Vfs, cfg: &Config) -> Result<Recovered> {
 
 /// Replays `dir` without changing it. `tag`: the tag every chunk must
 /// carry, or `None` to accept the first chunk's tag (and require the same
-/// of the others).
+/// of the others). Every file is opened read-only and closed again.
 pub(crate) fn recover_dir(vfs: &dyn Vfs, dir: &Path, tag: Option<&str>) -> Result<Recovered> {
     let dir = &dir.to_path_buf();
-    let mut expected_tag = tag.map(str::to_owned);
-    let names = vfs.list(dir).map_err(|e| Error::io("list", dir, e))?;
-    let mut ids: Vec<u64> = names.iter().filter_map(|n| format::parse_chunk_file_name(n)).collect();
-    ids.sort_unstable();
-    for w in ids.windows(2) {
-        if w[1] != w[0] + 1 {
-            return Err(Error::corruption(
-                chunk::chunk_path(dir, w[1]),
-                0,
-                format!("chunk {} is missing (found chunk {} and then chunk {})", w[0] + 1, w[0], w[1]),
-            ));
-        }
-    }
-
-    let mut rp = Replay::default();
-    let mut chunks = BTreeMap::new();
-    let mut tail = None;
-    let mut repairs = Vec::new();
+    let mut ids = list_chunks(vfs, dir)?;
+    let mut rc = Replayer { vfs, dir, expected_tag: tag.map(str::to_owned), ..Replayer::default_for(vfs, dir) };
 
     // A newest chunk without a whole header and checkpoint, and with
-    // nothing valid in it, was being created when the process stopped.
-    if let Some(&id) = ids.last() {
-        let path = chunk::chunk_path(dir, id);
-        let file = vfs.open(&path).map_err(|e| Error::io("open", &path, e))?;
-        let mut r = ChunkReader::new(&*file, &path)?;
-        if let Some(why) = headless(&mut r)? {
-            if ids.len() == 1 && id != 1 {
-                return Err(r.corrupt(0, format!("{why}; it is the only chunk, so the log state would be lost")));
-            }
-            repairs.push(Repair::Remove { path: path.clone(), len: r.len });
-            ids.pop();
-        }
+    // nothing valid in it, was being created when the process stopped;
+    // whether it is short enough for that is judged once the state it
+    // would have opened with is known.
+    let headless_newest = match ids.last() {
+        Some(&id) => headless(vfs, dir, id)?.map(|(len, why)| (id, len, why)),
+        None => None,
+    };
+    if headless_newest.is_some() {
+        ids.pop();
     }
-
     for (pos, &id) in ids.iter().enumerate() {
-        let newest = pos + 1 == ids.len();
-        let path = chunk::chunk_path(dir, id);
-        let file = vfs.open(&path).map_err(|e| Error::io("open", &path, e))?;
-        let mut r = ChunkReader::new(&*file, &path)?;
-
-        match format::decode_header(r.bytes(0, format::HEADER_LEN)?) {
-            Ok(h) if h.chunk_id != id => {
-                return Err(r.corrupt(16, format!("header names chunk {} but the file name says {id}", h.chunk_id)));
-            }
-            Ok(h) if expected_tag.as_ref().is_some_and(|t| *t != h.tag) => {
-                let expected = expected_tag.clone().unwrap_or_default();
-                return Err(Error::TagMismatch { chunk: path.clone(), found: h.tag, expected });
-            }
-            Ok(h) => {
-                expected_tag.get_or_insert(h.tag);
-            }
-            Err(HeaderError::UnsupportedVersion(v)) => {
-                return Err(Error::UnsupportedVersion {
-                    chunk: path.clone(),
-                    found: v,
-                    supported: format::FORMAT_VERSION,
-                });
-            }
-            Err(e) => return Err(r.corrupt(0, e.to_string())),
-        }
-
-        if !newest && let Some((at, footer)) = chunk::read_footer(&mut r)? {
-            let hdr_end = format::HEADER_LEN as u64;
-            let cp = match r.frame(hdr_end, at)? {
-                Ok(f) if f.kind == RecordKind::Checkpoint => match chunk::decode(&path, hdr_end, &f)? {
-                    Record::Checkpoint(s) => s,
-                    _ => unreachable!("decode_record keeps the kind"),
-                },
-                Ok(f) => {
-                    let why = format!("chunk starts with a {} record, not a checkpoint", f.kind.name());
-                    return Err(Error::corruption(&path, hdr_end, why));
-                }
-                Err(e) => return Err(Error::corruption(&path, hdr_end, format!("checkpoint: {e}"))),
-            };
-            rp.checkpoint(cp).map_err(|why| r.corrupt(hdr_end, why))?;
-            rp.apply_footer(&path, id, at, footer)?;
-            chunks.insert(id, ChunkInfo { file: file.clone(), size: r.len, sealed: true });
-            continue;
-        }
-
-        // Full scan. A non-last chunk whose trailer survived but whose
-        // footer did not is scanned up to the footer.
-        let trailer_at = r.len.saturating_sub(format::TRAILER_LEN as u64);
-        let scan_end = if newest {
-            r.len
-        } else {
-            match format::decode_trailer(r.bytes(trailer_at, format::TRAILER_LEN)?) {
-                Some(at) if at >= format::HEADER_LEN as u64 && at < trailer_at => at,
-                _ => r.len,
-            }
-        };
-        let mut off = format::HEADER_LEN as u64;
-        let mut records = 0u64;
-        let mut sealed = scan_end != r.len;
-        let mut end = scan_end;
-        while off < scan_end {
-            let (op, len) = match r.frame(off, scan_end)? {
-                Ok(f) => (Op::from(chunk::decode(&path, off, &f)?), f.len as u64),
-                Err(fe) => {
-                    if !newest {
-                        return Err(r.corrupt(off, fe.to_string()));
-                    }
-                    if r.any_valid_frame_in(off + 1, r.len)? {
-                        return Err(r.corrupt(off, format!("{fe}, and valid records follow it")));
-                    }
-                    if records == 0 {
-                        return Err(r.corrupt(off, format!("checkpoint: {fe}")));
-                    }
-                    repairs.push(Repair::Cut { path: path.clone(), at: off, dropped: r.len - off });
-                    end = off;
-                    break;
-                }
-            };
-            if records == 0 {
-                let Op::Checkpoint(cp) = op else {
-                    return Err(r.corrupt(off, "chunk does not start with a checkpoint"));
-                };
-                rp.checkpoint(cp).map_err(|why| r.corrupt(off, why))?;
-            } else if let Op::Footer = op {
-                let after = off + len;
-                let trailer_ok = after + format::TRAILER_LEN as u64 == r.len
-                    && format::decode_trailer(r.bytes(after, format::TRAILER_LEN)?) == Some(off);
-                if trailer_ok {
-                    sealed = true;
-                    break;
-                }
-                if !newest || r.any_valid_frame_in(off + 1, r.len)? {
-                    return Err(r.corrupt(off, "footer is not followed by a valid trailer"));
-                }
-                repairs.push(Repair::Cut { path: path.clone(), at: off, dropped: r.len - off });
-                end = off;
-                break;
-            } else {
-                let slot = Slot { chunk: id, offset: off as u32, len: len as u32 };
-                rp.apply(op, slot).map_err(|why| r.corrupt(off, why))?;
-            }
-            records += 1;
-            off += len;
-        }
-        if !newest && !sealed {
-            return Err(
-                r.corrupt(end, "older chunk ends without its footer (cut short?): only the newest chunk is unsealed")
-            );
-        }
-        if records == 0 {
-            return Err(r.corrupt(format::HEADER_LEN as u64, "chunk holds no checkpoint"));
-        }
-        if newest && !sealed {
-            tail = Some(Tail { id, size: end, records });
-        }
-        chunks.insert(id, ChunkInfo { file: file.clone(), size: end, sealed });
+        rc.chunk(id, pos + 1 == ids.len())?;
+    }
+    if let Some((id, len, why)) = headless_newest {
+        rc.headless_newest(id, len, why, ids.is_empty())?;
     }
 
+    let Replayer { rp, chunks, tail, repairs, .. } = rc;
     let state = rp.state.unwrap_or_default();
     let index = rp.index;
     // The index must hold exactly the entries between purge point and last.
@@ -364,9 +236,255 @@ pub(crate) fn recover_dir(vfs: &dyn Vfs, dir: &Path, tag: Option<&str>) -> Resul
     Ok(Recovered { state, index, chunks, tail, repairs })
 }
 
-/// Why the chunk has no usable header and checkpoint and nothing valid
-/// in it, or `None` if it has them (or holds valid records: damage then).
-fn headless(r: &mut ChunkReader<'_>) -> Result<Option<String>> {
+/// The chunk ids in `dir`, sorted, refusing a gap.
+fn list_chunks(vfs: &dyn Vfs, dir: &PathBuf) -> Result<Vec<u64>> {
+    let names = vfs.list(dir).map_err(|e| Error::io("list", dir, e))?;
+    let mut ids: Vec<u64> = names.iter().filter_map(|n| format::parse_chunk_file_name(n)).collect();
+    ids.sort_unstable();
+    for w in ids.windows(2) {
+        if w[0].checked_add(1) != Some(w[1]) {
+            return Err(Error::corruption(
+                chunk::chunk_path(dir, w[1]),
+                0,
+                format!("chunk {} is missing (found chunk {} and then chunk {})", w[0] + 1, w[0], w[1]),
+            ));
+        }
+    }
+    Ok(ids)
+}
+
+/// The replay of a directory's chunks, oldest first.
+struct Replayer<'a> {
+    vfs: &'a dyn Vfs,
+    dir: &'a PathBuf,
+    expected_tag: Option<String>,
+    rp: Replay,
+    chunks: BTreeMap<u64, ChunkInfo>,
+    tail: Option<Tail>,
+    repairs: Vec<Repair>,
+}
+
+impl<'a> Replayer<'a> {
+    fn default_for(vfs: &'a dyn Vfs, dir: &'a PathBuf) -> Self {
+        Replayer {
+            vfs,
+            dir,
+            expected_tag: None,
+            rp: Replay::default(),
+            chunks: BTreeMap::new(),
+            tail: None,
+            repairs: Vec::new(),
+        }
+    }
+
+    /// Replays chunk `id`: through its footer if it is sealed and not the
+    /// newest, record by record otherwise.
+    fn chunk(&mut self, id: u64, newest: bool) -> Result<()> {
+        let path = chunk::chunk_path(self.dir, id);
+        let file = self.vfs.open_read(&path).map_err(|e| Error::io("open", &path, e))?;
+        let mut r = ChunkReader::new(&*file, &path)?;
+        r.readahead = if newest { chunk::SCAN_WINDOW } else { chunk::PROBE_WINDOW };
+        self.header(&mut r, id)?;
+        if !newest && let Some((at, footer)) = chunk::read_footer(&mut r)? {
+            let cp = checkpoint_at(&mut r)?;
+            self.rp.checkpoint(cp).map_err(|why| r.corrupt(format::HEADER_LEN as u64, why))?;
+            self.rp.apply_footer(&path, id, at, footer)?;
+            self.chunks.insert(id, ChunkInfo { size: r.len, sealed: true });
+            return Ok(());
+        }
+        r.readahead = chunk::SCAN_WINDOW;
+        self.scan(&mut r, id, newest)
+    }
+
+    /// Checks the header: the chunk id, the tag and the format version.
+    fn header(&mut self, r: &mut ChunkReader<'_>, id: u64) -> Result<()> {
+        match format::decode_header(r.bytes(0, format::HEADER_LEN)?) {
+            Ok(h) if h.chunk_id != id => {
+                Err(r.corrupt(16, format!("header names chunk {} but the file name says {id}", h.chunk_id)))
+            }
+            Ok(h) if self.expected_tag.as_ref().is_some_and(|t| *t != h.tag) => {
+                let expected = self.expected_tag.clone().unwrap_or_default();
+                Err(Error::TagMismatch { chunk: r.path.to_path_buf(), found: h.tag, expected })
+            }
+            Ok(h) => {
+                self.expected_tag.get_or_insert(h.tag);
+                Ok(())
+            }
+            Err(HeaderError::UnsupportedVersion(v)) => Err(Error::UnsupportedVersion {
+                chunk: r.path.to_path_buf(),
+                found: v,
+                supported: format::FORMAT_VERSION,
+            }),
+            Err(e) => Err(r.corrupt(0, e.to_string())),
+        }
+    }
+
+    /// Replays a chunk record by record. A non-last chunk whose trailer
+    /// survived but whose footer did not is scanned up to the footer.
+    fn scan(&mut self, r: &mut ChunkReader<'_>, id: u64, newest: bool) -> Result<()> {
+        let path = r.path.to_path_buf();
+        let trailer_at = r.len.saturating_sub(format::TRAILER_LEN as u64);
+        let scan_end = if newest {
+            r.len
+        } else {
+            match format::decode_trailer(r.bytes(trailer_at, format::TRAILER_LEN)?) {
+                Some(at) if at >= format::HEADER_LEN as u64 && at < trailer_at => at,
+                _ => r.len,
+            }
+        };
+        let mut off = format::HEADER_LEN as u64;
+        let mut records = 0u64;
+        let mut sealed = scan_end != r.len;
+        let mut end = scan_end;
+        let mut size = r.len;
+        while off < scan_end {
+            let (op, len) = match r.frame(off, scan_end)? {
+                Ok(f) => (Op::from(chunk::decode(&path, off, &f)?), f.len as u64),
+                Err(fe) => {
+                    if !newest {
+                        return Err(r.corrupt(off, fe.to_string()));
+                    }
+                    self.torn_tail(r, off, records, &fe.to_string())?;
+                    end = off;
+                    break;
+                }
+            };
+            if records == 0 {
+                let Op::Checkpoint(cp) = op else {
+                    return Err(r.corrupt(off, "chunk does not start with a checkpoint"));
+                };
+                self.rp.checkpoint(cp).map_err(|why| r.corrupt(off, why))?;
+            } else if let Op::Footer = op {
+                if let Some(chunk_end) = self.footer_ends_chunk(r, off, off + len, newest)? {
+                    sealed = true;
+                    size = chunk_end;
+                    break;
+                }
+                end = off;
+                break;
+            } else {
+                let slot = Slot { chunk: id, offset: off as u32, len: len as u32 };
+                self.rp.apply(op, slot).map_err(|why| r.corrupt(off, why))?;
+            }
+            records += 1;
+            off += len;
+        }
+        if !newest && !sealed {
+            return Err(
+                r.corrupt(end, "older chunk ends without its footer (cut short?): only the newest chunk is unsealed")
+            );
+        }
+        if records == 0 {
+            return Err(r.corrupt(format::HEADER_LEN as u64, "chunk holds no checkpoint"));
+        }
+        if newest && !sealed {
+            self.tail = Some(Tail { id, size: end, records });
+        }
+        let size = if sealed { size } else { end };
+        self.chunks.insert(id, ChunkInfo { size, sealed });
+        Ok(())
+    }
+
+    /// Decides what a frame that does not decode at `off` of the newest
+    /// chunk means: preallocated space never written (trimmed), a torn
+    /// last record (cut), or damage with valid records after it (refused).
+    fn torn_tail(&mut self, r: &mut ChunkReader<'_>, off: u64, records: u64, why: &str) -> Result<()> {
+        let path = r.path.to_path_buf();
+        match r.rest(off)? {
+            Rest::ValidFrameAt(at) => {
+                return Err(r.corrupt(off, format!("{why}, and valid records follow it (the first at byte {at})")));
+            }
+            _ if records == 0 => return Err(r.corrupt(off, format!("checkpoint: {why}"))),
+            Rest::Zeros => self.repairs.push(Repair::Trim { path, at: off, len: r.len - off }),
+            Rest::Torn => self.repairs.push(Repair::Cut { path, at: off, dropped: r.len - off }),
+        }
+        Ok(())
+    }
+
+    /// Whether the footer at `off` (its frame ending at `after`) seals the
+    /// chunk: `Some(end of the chunk)` if it does; a repair or a refusal
+    /// when it does not.
+    fn footer_ends_chunk(
+        &mut self,
+        r: &mut ChunkReader<'_>,
+        off: u64,
+        after: u64,
+        newest: bool,
+    ) -> Result<Option<u64>> {
+        let trailer_end = after + format::TRAILER_LEN as u64;
+        let trailer_ok = format::decode_trailer(r.bytes(after, format::TRAILER_LEN)?) == Some(off);
+        if trailer_ok && trailer_end == r.len {
+            return Ok(Some(trailer_end));
+        }
+        if trailer_ok && newest && r.all_zero(trailer_end, r.len)? {
+            // Sealed, but its preallocated space was not given back yet.
+            let path = r.path.to_path_buf();
+            self.repairs.push(Repair::Trim { path, at: trailer_end, len: r.len - trailer_end });
+            return Ok(Some(trailer_end));
+        }
+        if !newest && trailer_end == r.len {
+            // The footer passed its CRC; only the trailer that points at it
+            // is damaged. The records before it were replayed one by one.
+            tracing::warn!(chunk = %r.path.display(), offset = after, "damaged trailer after an intact footer");
+            return Ok(Some(trailer_end));
+        }
+        if !newest || r.any_valid_frame_in(off + 1, r.len)? {
+            return Err(r.corrupt(off, "footer is not followed by a valid trailer"));
+        }
+        let path = r.path.to_path_buf();
+        self.repairs.push(Repair::Cut { path, at: off, dropped: r.len - off });
+        Ok(None)
+    }
+
+    /// A newest chunk without a usable header and checkpoint: removed if it
+    /// is no longer than the header and checkpoint a crash during its
+    /// creation can leave, refused otherwise.
+    fn headless_newest(&mut self, id: u64, len: u64, why: String, only: bool) -> Result<()> {
+        let path = chunk::chunk_path(self.dir, id);
+        if only && id != 1 {
+            let why = format!("{why}; it is the only chunk, so the log state would be lost");
+            return Err(Error::corruption(&path, 0, why));
+        }
+        let mut head = Vec::new();
+        format::encode_checkpoint(&mut head, self.rp.state.as_ref().unwrap_or(&LogState::default()));
+        let max = (format::HEADER_LEN + head.len()) as u64;
+        if len > max {
+            let why = format!(
+                "{why}; the chunk is {len} bytes, longer than the {max} bytes of header and checkpoint \
+                 a crash while creating it can leave"
+            );
+            return Err(Error::corruption(&path, 0, why));
+        }
+        self.repairs.push(Repair::Remove { path, len });
+        Ok(())
+    }
+}
+
+/// The checkpoint that opens a chunk.
+fn checkpoint_at(r: &mut ChunkReader<'_>) -> Result<LogState> {
+    let hdr_end = format::HEADER_LEN as u64;
+    let path = r.path.to_path_buf();
+    match r.frame(hdr_end, r.len)? {
+        Ok(f) if f.kind == RecordKind::Checkpoint => match chunk::decode(&path, hdr_end, &f)? {
+            Record::Checkpoint(s) => Ok(s),
+            _ => unreachable!("decode_record keeps the kind"),
+        },
+        Ok(f) => {
+            let why = format!("chunk starts with a {} record, not a checkpoint", f.kind.name());
+            Err(Error::corruption(&path, hdr_end, why))
+        }
+        Err(e) => Err(Error::corruption(&path, hdr_end, format!("checkpoint: {e}"))),
+    }
+}
+
+/// Why chunk `id` has no usable header and checkpoint and nothing valid
+/// in it (with its length), or `None` if it has them (or holds valid
+/// records: damage then, which the replay reports).
+fn headless(vfs: &dyn Vfs, dir: &Path, id: u64) -> Result<Option<(u64, String)>> {
+    let path = chunk::chunk_path(dir, id);
+    let file = vfs.open_read(&path).map_err(|e| Error::io("open", &path, e))?;
+    let mut r = ChunkReader::new(&*file, &path)?;
+    r.readahead = chunk::PROBE_WINDOW;
     let why = match format::decode_header(r.bytes(0, format::HEADER_LEN)?) {
         Err(HeaderError::UnsupportedVersion(_)) => return Ok(None),
         Err(e) => e.to_string(),
@@ -375,33 +493,32 @@ fn headless(r: &mut ChunkReader<'_>) -> Result<Option<String>> {
             Err(e) => format!("checkpoint: {e}"),
         },
     };
-    if r.any_valid_frame_in(0, r.len)? { Ok(None) } else { Ok(Some(why)) }
+    r.readahead = chunk::SCAN_WINDOW;
+    if r.any_valid_frame_in(0, r.len)? { Ok(None) } else { Ok(Some((r.len, why))) }
 }
 
 /// Applies the repairs recovery found, now that the directory passed every
-/// check. With `keep_broken`, the bytes a repair drops are first copied to
-/// `<chunk>.broken` beside the chunk.
+/// check. With `keep_broken`, the bytes a cut or a removal drops are first
+/// copied to `<chunk>.broken` beside the chunk, and that copy is durable
+/// (file and directory) before anything is cut. Preallocated space is not
+/// data and is never copied.
 pub(crate) fn apply_repairs(vfs: &dyn Vfs, dir: &Path, repairs: &[Repair], keep_broken: bool) -> Result<()> {
     for r in repairs {
-        let (path, from) = match r {
-            Repair::Cut { path, at, .. } => (path, *at),
-            Repair::Remove { path, .. } => (path, 0),
-        };
         if keep_broken {
-            let f = vfs.open(path).map_err(|e| Error::io("open", path, e))?;
-            let len = f.size().map_err(|e| Error::io("stat", path, e))?;
-            let mut bytes = vec![0u8; len.saturating_sub(from) as usize];
-            f.read_exact_at(&mut bytes, from).map_err(|e| Error::io("read", path, e))?;
-            let mut name = path.as_os_str().to_owned();
-            name.push(".broken");
-            std::fs::write(&name, &bytes).map_err(|e| Error::io("write", PathBuf::from(&name), e))?;
+            match r {
+                Repair::Cut { path, at, .. } => save_broken(vfs, dir, path, *at)?,
+                Repair::Remove { path, .. } => save_broken(vfs, dir, path, 0)?,
+                Repair::Trim { .. } => {}
+            }
         }
         match r {
+            Repair::Trim { path, at, len } => {
+                tracing::debug!(chunk = %path.display(), offset = at, bytes = len, "giving back preallocated space of the newest chunk");
+                cut(vfs, path, *at)?;
+            }
             Repair::Cut { path, at, dropped } => {
                 tracing::warn!(chunk = %path.display(), offset = at, bytes_dropped = dropped, "cutting torn tail of the newest chunk");
-                let f = vfs.open(path).map_err(|e| Error::io("open", path, e))?;
-                f.set_len(*at).map_err(|e| Error::io("truncate", path, e))?;
-                f.sync_data().map_err(|e| Error::io("fdatasync", path, e))?;
+                cut(vfs, path, *at)?;
             }
             Repair::Remove { path, len } => {
                 tracing::warn!(chunk = %path.display(), bytes_dropped = len, "removing newest chunk that was never completely created");
@@ -411,4 +528,30 @@ pub(crate) fn apply_repairs(vfs: &dyn Vfs, dir: &Path, repairs: &[Repair], keep_
         }
     }
     Ok(())
+}
+
+/// Truncates `path` to `at` bytes and makes that durable.
+fn cut(vfs: &dyn Vfs, path: &Path, at: u64) -> Result<()> {
+    let f = vfs.open(path).map_err(|e| Error::io("open", path, e))?;
+    f.set_len(at).map_err(|e| Error::io("truncate", path, e))?;
+    f.sync_data().map_err(|e| Error::io("fdatasync", path, e))
+}
+
+/// Copies the bytes of `path` from `from` on to `<path>.broken`, durably.
+fn save_broken(vfs: &dyn Vfs, dir: &Path, path: &Path, from: u64) -> Result<()> {
+    let f = vfs.open_read(path).map_err(|e| Error::io("open", path, e))?;
+    let len = f.size().map_err(|e| Error::io("stat", path, e))?;
+    let mut bytes = vec![0u8; len.saturating_sub(from) as usize];
+    f.read_exact_at(&mut bytes, from).map_err(|e| Error::io("read", path, e))?;
+    let mut name = path.as_os_str().to_owned();
+    name.push(".broken");
+    let broken = PathBuf::from(name);
+    match vfs.remove_file(&broken) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io("remove", &broken, e)),
+        _ => {}
+    }
+    let out = vfs.create_new(&broken).map_err(|e| Error::io("create", &broken, e))?;
+    out.write_all_at(&bytes, 0).map_err(|e| Error::io("write", &broken, e))?;
+    out.sync_data().map_err(|e| Error::io("fdatasync", &broken, e))?;
+    vfs.sync_dir(dir).map_err(|e| Error::io("fsync directory", dir, e))
 }

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::ops::{Bound, RangeBounds};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::{JoinHandle, ThreadId};
 
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -17,13 +17,18 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::flush::{self, Callback, Queue, Segment};
 use crate::format::{self, RecordKind};
+use crate::handles::Handles;
 use crate::index::{Index, Slot};
-use crate::io::{DirLock, StdVfs, Vfs, VfsFile};
+use crate::io::{StdVfs, Vfs, VfsFile};
 use crate::recovery::{self, Tail};
 use crate::state::LogState;
 
 /// Disk reads of consecutive entries are merged up to this many bytes.
 const MAX_MERGED_READ: u64 = 1 << 20;
+
+/// A read holds the files of at most this many chunks at once (a long
+/// range is read in passes), so readers cannot exhaust file descriptors.
+const CHUNKS_PER_READ_PASS: usize = 4;
 
 /// Everything the handles and the flush thread share.
 pub(crate) struct Core {
@@ -36,7 +41,14 @@ pub(crate) struct Core {
     /// Appenders wait here for room in the queue.
     pub space_cv: Condvar,
     pub stats: Counters,
-    _lock: DirLock,
+    /// Read handles of the chunk files, bounded by `open_chunks_max`.
+    pub handles: Handles,
+    /// Set once a flush failed: reads of what never reached the disk fail.
+    pub poisoned: AtomicBool,
+    /// Set once the flush thread has stopped: every call fails with `Closed`.
+    pub closed: AtomicBool,
+    /// The flush thread, whose callbacks must not wait for it.
+    pub flush_thread: OnceLock<ThreadId>,
 }
 
 /// State guarded by the reader-writer lock. Lock order: `shared`, then `queue`.
@@ -59,6 +71,8 @@ pub(crate) struct Counters {
     pub disk_reads: AtomicU64,
     /// Purges whose chunk deletions are handed to the purge thread and not done.
     pub purges_pending: AtomicU64,
+    pub preallocated_bytes_trimmed: AtomicU64,
+    pub torn_bytes_cut: AtomicU64,
 }
 
 /// Counters and sizes a user would want to watch.
@@ -96,24 +110,46 @@ pub struct Stats {
     /// Durable purges whose chunk files the background thread has not
     /// finished deleting.
     pub purges_pending: u64,
+    /// Chunk files open for reads (at most `open_chunks_max`).
+    pub open_chunk_files: usize,
+    /// Zero bytes of preallocated space after the last record that open
+    /// gave back (left by an unclean stop; not damage).
+    pub preallocated_bytes_trimmed: u64,
+    /// Bytes of a torn last record that open cut (an unclean stop in the
+    /// middle of a write that was never acknowledged).
+    pub torn_bytes_cut: u64,
 }
 
-/// Stops and joins the flush thread when the last handle goes away.
+/// Stops the flush thread when the last owning handle goes away, and
+/// waits for it unless that would block where it must not.
 struct Worker {
     core: Arc<Core>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Shut down without waiting ([`ChunkLog::close_in_background`]).
+    detach: AtomicBool,
 }
 
 impl Drop for Worker {
     fn drop(&mut self) {
+        crate::dirlock::closing(&self.core.cfg.dir);
         self.core.queue.lock().shutdown = true;
         self.core.work_cv.notify_all();
         self.core.space_cv.notify_all();
-        if let Some(t) = self.thread.lock().take()
-            && t.join().is_err()
-        {
+        let Some(t) = self.thread.lock().take() else { return };
+        // A flush callback dropped the last handle: the thread cannot wait
+        // for itself; it finishes and releases the lock on its own.
+        if self.on_flush_thread() || self.detach.load(Ordering::Relaxed) {
+            return;
+        }
+        if t.join().is_err() {
             tracing::error!("chunklog flush thread panicked");
         }
+    }
+}
+
+impl Worker {
+    fn on_flush_thread(&self) -> bool {
+        self.core.flush_thread.get() == Some(&std::thread::current().id())
     }
 }
 
@@ -127,7 +163,12 @@ impl Drop for Worker {
 /// - Reads take `&self`; a `ChunkLog` is `Send + Sync` and cheap to clone
 ///   (clones share one store). Any number of threads read at once.
 /// - The store stays open (its directory locked, its flush thread
-///   running) until every clone is dropped or [`close`](Self::close)d.
+///   running) until every owning clone is dropped or
+///   [`close`](Self::close)d. Dropping the last one waits for the final
+///   fsync and for pending purge deletions (see
+///   [`close_in_background`](Self::close_in_background) for a drop that
+///   does not wait). A [`non_owning`](Self::non_owning) handle does not
+///   keep the store open.
 ///
 /// ```
 /// use chunklog::{ChunkLog, Config};
@@ -146,8 +187,9 @@ impl Drop for Worker {
 #[derive(Clone)]
 pub struct ChunkLog {
     core: Arc<Core>,
-    /// Joins the flush thread when the last clone drops.
-    _worker: Arc<Worker>,
+    /// Stops the flush thread when the last owning clone drops; `None` for
+    /// a non-owning handle.
+    worker: Option<Arc<Worker>>,
 }
 
 impl std::fmt::Debug for ChunkLog {
@@ -169,23 +211,29 @@ impl ChunkLog {
     pub fn open_with_vfs(config: Config, vfs: Arc<dyn Vfs>) -> Result<Self> {
         config.validate()?;
         let dir = config.dir.clone();
-        vfs.create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
-        let lock = vfs.lock_dir(&dir).map_err(|e| match e.kind() {
-            std::io::ErrorKind::WouldBlock => Error::Locked { dir: dir.clone() },
-            _ => Error::io("lock", dir.join(crate::io::LOCK_FILE), e),
-        })?;
+        create_dir(&*vfs, &dir)?;
+        let lock = crate::dirlock::lock(&*vfs, &dir)?;
 
         let mut rec = recovery::recover(&*vfs, &config)?;
         recovery::apply_repairs(&*vfs, &dir, &rec.repairs, false)?;
+        // What was recovered may be in the page cache only (a process
+        // crash keeps unsynced writes readable): make it durable before it
+        // is reported, built on, or a file is created or deleted.
+        make_durable(&*vfs, &dir, &rec.chunks)?;
 
         let (tail, tail_file) = match rec.tail {
             Some(t) => {
-                let file = rec.chunks[&t.id].file.clone();
-                (t, file)
+                let path = chunk::chunk_path(&dir, t.id);
+                (t, vfs.open(&path).map_err(|e| Error::io("open", &path, e))?)
             }
             None => {
                 // No open chunk: start one now, durable before open returns.
-                let id = rec.chunks.keys().next_back().map_or(1, |&id| id + 1);
+                let last = rec.chunks.keys().next_back().copied().unwrap_or(0);
+                let id = last.checked_add(1).ok_or(Error::OutOfRange {
+                    what: "chunk id",
+                    value: last,
+                    max: u64::MAX - 1,
+                })?;
                 let mut bytes = format::encode_header(id, &config.tag).to_vec();
                 format::encode_checkpoint(&mut bytes, &rec.state);
                 let path = chunk::chunk_path(&dir, id);
@@ -194,11 +242,21 @@ impl ChunkLog {
                 file.sync_data().map_err(|e| Error::io("fdatasync", &path, e))?;
                 vfs.sync_dir(&dir).map_err(|e| Error::io("fsync directory", &dir, e))?;
                 let size = bytes.len() as u64;
-                rec.chunks.insert(id, ChunkInfo { file: file.clone(), size, sealed: false });
+                rec.chunks.insert(id, ChunkInfo { size, sealed: false });
                 (Tail { id, size, records: 1 }, file)
             }
         };
 
+        let stats = Counters::default();
+        for r in &rec.repairs {
+            match r {
+                recovery::Repair::Trim { len, .. } => {
+                    stats.preallocated_bytes_trimmed.fetch_add(*len, Ordering::Relaxed)
+                }
+                recovery::Repair::Cut { dropped, .. } => stats.torn_bytes_cut.fetch_add(*dropped, Ordering::Relaxed),
+                recovery::Repair::Remove { len, .. } => stats.torn_bytes_cut.fetch_add(*len, Ordering::Relaxed),
+            };
+        }
         let shared = Shared {
             state: rec.state,
             index: rec.index,
@@ -214,28 +272,44 @@ impl ChunkLog {
             ..Queue::default()
         };
         let core = Arc::new(Core {
+            handles: Handles::new(config.open_chunks_max),
             cfg: config,
             vfs,
             shared: RwLock::new(shared),
             queue: Mutex::new(queue),
             work_cv: Condvar::new(),
             space_cv: Condvar::new(),
-            stats: Counters::default(),
-            _lock: lock,
+            stats,
+            poisoned: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            flush_thread: OnceLock::new(),
         });
         let thread_core = core.clone();
         let thread = std::thread::Builder::new()
             .name("chunklog-flush".into())
             .spawn(move || {
+                let _ = thread_core.flush_thread.set(std::thread::current().id());
                 let size = tail.size;
-                flush::run(
-                    thread_core,
-                    flush::TailFile { id: tail.id, file: tail_file, written: size, allocated: size },
-                )
+                let tail = flush::TailFile { id: tail.id, file: tail_file, written: size, allocated: size };
+                flush::run(thread_core, tail, lock)
             })
             .map_err(|e| Error::io("spawn flush thread", &dir, e))?;
-        let worker = Arc::new(Worker { core: core.clone(), thread: Mutex::new(Some(thread)) });
-        Ok(ChunkLog { core, _worker: worker })
+        let worker = Worker { core: core.clone(), thread: Mutex::new(Some(thread)), detach: AtomicBool::new(false) };
+        Ok(ChunkLog { core, worker: Some(Arc::new(worker)) })
+    }
+
+    /// A handle to the same store that does not keep it open: once every
+    /// owning handle is gone and the store has closed, every call on it
+    /// fails with [`Error::Closed`]. Give these to readers that may
+    /// outlive the writer (openraft's log readers), so that dropping the
+    /// writer frees the directory.
+    pub fn non_owning(&self) -> ChunkLog {
+        ChunkLog { core: self.core.clone(), worker: None }
+    }
+
+    /// Whether this handle keeps the store open (see [`non_owning`](Self::non_owning)).
+    pub fn is_owning(&self) -> bool {
+        self.worker.is_some()
     }
 
     /// The log directory.
@@ -277,6 +351,9 @@ impl ChunkLog {
             for (index, payload) in entries {
                 let payload = payload.as_ref();
                 check_len(payload.len())?;
+                if index == u64::MAX {
+                    return Err(Error::OutOfRange { what: "entry index", value: index, max: u64::MAX - 1 });
+                }
                 if let Some(next) = sh.state.next_index()
                     && index != next
                 {
@@ -309,8 +386,11 @@ impl ChunkLog {
         )
     }
 
-    /// Saves a vote and returns once it (and everything before it) is durable.
+    /// Saves a vote and returns once it (and everything before it) is
+    /// durable. From a flush callback it fails with
+    /// [`Error::FromCallback`] before writing anything.
     pub fn save_vote(&self, vote: &[u8]) -> Result<()> {
+        self.refuse_on_flush_thread("save_vote")?;
         self.write_vote(vote)?;
         self.sync()
     }
@@ -391,12 +471,22 @@ impl ChunkLog {
 
     /// Registers `callback`, fired from the flush thread once everything
     /// submitted before this call is durable (or with the error that made
-    /// that impossible). Callbacks fire in registration order.
+    /// that impossible). Callbacks fire in registration order, failures
+    /// included; once the store has closed, a callback fires at once on the
+    /// caller's thread with [`Error::Closed`] (or the poisoning error).
+    ///
+    /// A callback runs on the flush thread and holds up every later flush
+    /// while it runs: keep it short (send on a channel, wake a task). It
+    /// may append, write and read, and drop the last handle; a panic in it
+    /// is caught and logged. Calls that would wait for the flush thread
+    /// (`sync`, `save_vote`, an `append` into a full queue) fail in it
+    /// with [`Error::FromCallback`].
     pub fn flush(&self, callback: Callback) {
         let mut q = self.core.queue.lock();
-        if let Err(e) = q.check() {
+        if q.stopped {
+            let err = q.check().err().unwrap_or(Error::Closed);
             drop(q);
-            callback(Err(e));
+            flush::fire(callback, Err(err));
             return;
         }
         q.callbacks.push(callback);
@@ -405,7 +495,9 @@ impl ChunkLog {
     }
 
     /// Blocks until everything submitted before this call is durable.
+    /// From a flush callback it fails with [`Error::FromCallback`].
     pub fn sync(&self) -> Result<()> {
+        self.refuse_on_flush_thread("sync")?;
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         self.flush(Box::new(move |r| {
             let _ = tx.send(r);
@@ -413,10 +505,63 @@ impl ChunkLog {
         rx.recv().unwrap_or(Err(Error::Closed))
     }
 
-    /// Flushes everything, stops the flush thread and releases the
-    /// directory lock once no other clone of this handle is alive.
+    /// Flushes everything, then drops this handle: if it was the last
+    /// owning one, stops the flush thread and releases the directory lock
+    /// before returning.
     pub fn close(self) -> Result<()> {
         self.sync()
+    }
+
+    /// Drops this handle without waiting: if it is the last owning one,
+    /// the flush thread flushes what is queued, finishes pending purge
+    /// deletions and releases the directory lock on its own. Use it where
+    /// blocking is not allowed (an async runtime's worker). An `open` of
+    /// the same directory in this process waits for that to finish.
+    pub fn close_in_background(self) {
+        if let Some(w) = &self.worker {
+            w.detach.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the flush queue is below `flush_queue_max_bytes`, so that
+    /// an [`append`](Self::append) would not wait for room.
+    pub fn has_room(&self) -> bool {
+        self.core.queue.lock().bytes < self.core.cfg.flush_queue_max_bytes
+    }
+
+    /// Fires `callback` once the flush queue is below its limit: at once
+    /// on this thread if it is, otherwise from the flush thread when a
+    /// flush makes room (with an error if the store is poisoned or closes
+    /// first). An async caller awaits this instead of blocking in `append`.
+    pub fn when_room(&self, callback: Callback) {
+        let mut q = self.core.queue.lock();
+        let now = match q.check() {
+            Err(e) => Some(Err(e)),
+            Ok(()) if q.bytes < self.core.cfg.flush_queue_max_bytes => Some(Ok(())),
+            Ok(()) => None,
+        };
+        match now {
+            Some(r) => {
+                drop(q);
+                flush::fire(callback, r);
+            }
+            None => q.room_waiters.push(callback),
+        }
+    }
+
+    fn refuse_on_flush_thread(&self, op: &'static str) -> Result<()> {
+        if self.core.flush_thread.get() == Some(&std::thread::current().id()) {
+            return Err(Error::FromCallback { op });
+        }
+        Ok(())
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.core.closed.load(Ordering::Acquire) {
+            let q = self.core.queue.lock();
+            return Err(q.poisoned.as_ref().map_or(Error::Closed, |p| p.error()));
+        }
+        Ok(())
     }
 
     /// Queues one non-entry record and applies it to the in-memory state.
@@ -436,6 +581,9 @@ impl ChunkLog {
         let mut q = self.core.queue.lock();
         while q.bytes >= self.core.cfg.flush_queue_max_bytes {
             q.check()?;
+            if self.core.flush_thread.get() == Some(&std::thread::current().id()) {
+                return Err(Error::FromCallback { op: "append into a full queue" });
+            }
             self.core.space_cv.wait(&mut q);
         }
         q.check()
@@ -494,41 +642,72 @@ impl ChunkLog {
     /// per run of consecutive entries (merged up to 1 MiB), each verified
     /// against its CRC and index.
     pub fn read_range(&self, range: impl RangeBounds<u64>) -> Result<Vec<(u64, Bytes)>> {
+        self.check_open()?;
         let mut out = Vec::new();
+        let lo = match range.start_bound() {
+            Bound::Included(&s) => s,
+            Bound::Excluded(&s) => match s.checked_add(1) {
+                Some(s) => s,
+                None => return Ok(out),
+            },
+            Bound::Unbounded => 0,
+        };
+        let hi = match range.end_bound() {
+            Bound::Included(&e) => e,
+            Bound::Excluded(&e) => match e.checked_sub(1) {
+                Some(e) => e,
+                None => return Ok(out),
+            },
+            Bound::Unbounded => u64::MAX,
+        };
+        let mut next = Some(lo);
+        while let Some(from) = next {
+            next = self.read_pass(from, hi, !out.is_empty(), &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// Reads entries `from..=hi` that exist into `out`, touching the files
+    /// of at most [`CHUNKS_PER_READ_PASS`] chunks. Returns where the next
+    /// pass starts, if entries are left. `continued`: an earlier pass read
+    /// entries below `from`; if a purge removed `from` since, stop there,
+    /// so the result stays consecutive.
+    fn read_pass(&self, from: u64, hi: u64, continued: bool, out: &mut Vec<(u64, Bytes)>) -> Result<Option<u64>> {
+        let poisoned = self.core.poisoned.load(Ordering::Acquire);
         let mut disk: Vec<(u64, Slot)> = Vec::new();
         let mut files: BTreeMap<u64, Arc<dyn VfsFile>> = BTreeMap::new();
+        let base = out.len() as u64;
+        let mut next = None;
         {
             let sh = self.core.shared.read();
             let (Some(first), Some(last)) = (sh.index.first(), sh.index.last()) else {
-                return Ok(out);
+                return Ok(None);
             };
-            let lo = match range.start_bound() {
-                Bound::Included(&s) => s.max(first),
-                Bound::Excluded(&s) => s.saturating_add(1).max(first),
-                Bound::Unbounded => first,
-            };
-            let hi = match range.end_bound() {
-                Bound::Included(&e) => e.min(last),
-                Bound::Excluded(&e) => match e.checked_sub(1) {
-                    Some(e) => e.min(last),
-                    None => return Ok(out),
-                },
-                Bound::Unbounded => last,
-            };
-            if lo > hi {
-                return Ok(out);
+            if continued && from < first {
+                return Ok(None);
             }
-            out.reserve((hi - lo + 1).min(1 << 16) as usize);
+            let (lo, hi) = (from.max(first), hi.min(last));
+            if lo > hi {
+                return Ok(None);
+            }
+            out.reserve((hi - lo).saturating_add(1).min(1 << 16) as usize);
             let mut q = None;
             let (mut hits, mut misses) = (0, 0);
             for i in lo..=hi {
-                if let Some(b) = sh.cache.get(i) {
+                if !poisoned && let Some(b) = sh.cache.get(i) {
                     hits += 1;
                     out.push((i, b));
                     continue;
                 }
                 misses += 1;
                 let Some(slot) = sh.index.get(i) else { break };
+                let durable = sh.chunks.get(&slot.chunk).is_some_and(|c| c.size >= slot_end(slot));
+                if poisoned && !durable {
+                    // Queued, never written: the failure that poisoned the
+                    // store, not the zeros where it would have been.
+                    let q = q.get_or_insert_with(|| self.core.queue.lock());
+                    return Err(q.poisoned.as_ref().map_or(Error::Closed, |p| p.error()));
+                }
                 // Not yet flushed: serve from the queue's memory.
                 let q = q.get_or_insert_with(|| self.core.queue.lock());
                 let mem = q
@@ -544,15 +723,22 @@ impl ChunkLog {
                     out.push((i, verify_entry(Bytes::copy_from_slice(frame), i, path, slot.offset.into())?));
                     continue;
                 }
-                if let std::collections::btree_map::Entry::Vacant(v) = files.entry(slot.chunk) {
-                    let Some(c) = sh.chunks.get(&slot.chunk) else {
+                if !files.contains_key(&slot.chunk) {
+                    if files.len() == CHUNKS_PER_READ_PASS {
+                        next = Some(i);
+                        break;
+                    }
+                    if !sh.chunks.contains_key(&slot.chunk) {
                         return Err(Error::corruption(
                             chunk::chunk_path(&self.core.cfg.dir, slot.chunk),
                             slot.offset.into(),
                             format!("entry {i} points into a chunk that is not open"),
                         ));
-                    };
-                    v.insert(c.file.clone());
+                    }
+                    // Opened under the read lock: a purge forgets a chunk
+                    // (under the write lock) before it unlinks the file.
+                    let file = self.core.handles.get(&*self.core.vfs, &self.core.cfg.dir, slot.chunk)?;
+                    files.insert(slot.chunk, file);
                 }
                 out.push((i, Bytes::new()));
                 disk.push((i, slot));
@@ -560,11 +746,21 @@ impl ChunkLog {
             self.core.stats.cache_hits.fetch_add(hits, Ordering::Relaxed);
             self.core.stats.cache_misses.fetch_add(misses, Ordering::Relaxed);
         }
-        if disk.is_empty() {
-            return Ok(out);
-        }
-        // Positional reads outside every lock, merged over contiguous runs.
-        let base = out.first().map_or(0, |(i, _)| *i);
+        self.read_from_disk(&disk, &files, out, base)?;
+        Ok(next)
+    }
+
+    /// Positional reads outside every lock, merged over contiguous runs;
+    /// fills the placeholders of `out` (whose entry `base` is the first of
+    /// this pass).
+    fn read_from_disk(
+        &self,
+        disk: &[(u64, Slot)],
+        files: &BTreeMap<u64, Arc<dyn VfsFile>>,
+        out: &mut [(u64, Bytes)],
+        base: u64,
+    ) -> Result<()> {
+        let Some(first) = out.get(base as usize).map(|(i, _)| *i) else { return Ok(()) };
         let mut k = 0;
         while k < disk.len() {
             let (_, s0) = disk[k];
@@ -575,7 +771,7 @@ impl ChunkLog {
                 let (ip, sp) = disk[end - 1];
                 if i != ip + 1
                     || s.chunk != s0.chunk
-                    || u64::from(s.offset) != u64::from(sp.offset) + u64::from(sp.len)
+                    || u64::from(s.offset) != slot_end(sp)
                     || span + u64::from(s.len) > MAX_MERGED_READ
                 {
                     break;
@@ -591,12 +787,12 @@ impl ChunkLog {
             let mut pos = 0usize;
             for &(i, s) in &disk[k..end] {
                 let frame = buf.slice(pos..pos + s.len as usize);
-                out[(i - base) as usize].1 = verify_entry(frame, i, path, s.offset.into())?;
+                out[(base + i - first) as usize].1 = verify_entry(frame, i, path, s.offset.into())?;
                 pos += s.len as usize;
             }
             k = end;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Counters and sizes.
@@ -620,6 +816,9 @@ impl ChunkLog {
             index_bytes: sh.index.heap_bytes(),
             queued_bytes: q.bytes,
             purges_pending: s.purges_pending.load(Ordering::Relaxed),
+            open_chunk_files: self.core.handles.len(),
+            preallocated_bytes_trimmed: s.preallocated_bytes_trimmed.load(Ordering::Relaxed),
+            torn_bytes_cut: s.torn_bytes_cut.load(Ordering::Relaxed),
         }
     }
 
@@ -627,6 +826,38 @@ impl ChunkLog {
     pub fn is_poisoned(&self) -> bool {
         self.core.queue.lock().poisoned.is_some()
     }
+}
+
+/// Creates the log directory if missing; a new directory's own entry is
+/// made durable in its parent, so a power cut cannot lose the directory
+/// with everything synced inside it.
+fn create_dir(vfs: &dyn Vfs, dir: &std::path::Path) -> Result<()> {
+    let existed = vfs.list(dir).is_ok();
+    vfs.create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+    if !existed {
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => std::path::Path::new("."),
+        };
+        vfs.sync_dir(parent).map_err(|e| Error::io("fsync directory", parent, e))?;
+    }
+    Ok(())
+}
+
+/// Makes what recovery read durable: the newest chunk (its records may be
+/// in the page cache only after a process crash), the one before it (its
+/// seal may be too, if the process died between writing it and syncing
+/// it), and the directory.
+fn make_durable(vfs: &dyn Vfs, dir: &std::path::Path, chunks: &BTreeMap<u64, ChunkInfo>) -> Result<()> {
+    for &id in chunks.keys().rev().take(2) {
+        let path = chunk::chunk_path(dir, id);
+        let file = vfs.open_read(&path).map_err(|e| Error::io("open", &path, e))?;
+        file.sync_data().map_err(|e| Error::io("fdatasync", &path, e))?;
+    }
+    if !chunks.is_empty() {
+        vfs.sync_dir(dir).map_err(|e| Error::io("fsync directory", dir, e))?;
+    }
+    Ok(())
 }
 
 /// The open chunk's growing segment, created if the queue has none.
@@ -643,6 +874,11 @@ fn open_segment<'q>(sh: &Shared, q: &'q mut Queue) -> &'q mut Segment {
         });
     }
     q.segments.last_mut().expect("a segment was just ensured")
+}
+
+/// The chunk offset just past a slot's frame.
+fn slot_end(s: Slot) -> u64 {
+    u64::from(s.offset) + u64::from(s.len)
 }
 
 fn check_len(len: usize) -> Result<()> {

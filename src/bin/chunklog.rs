@@ -152,6 +152,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                                 path.display(),
                                 if dry_run { String::new() } else { format!(" (saved to {}.broken)", path.display()) }
                             ),
+                            RepairAction::TrimPreallocated { path, at, bytes } => println!(
+                                "{verb} give back {bytes} bytes of preallocated space of {} from byte {at} (not damage)",
+                                path.display()
+                            ),
                         }
                     }
                     Ok(0)
@@ -279,6 +283,9 @@ fn check(r: &Report, as_json: bool) {
             .map(|a| match a {
                 RepairAction::Cut { path, at, dropped } => json!({"cut": path, "at": at, "dropped": dropped}),
                 RepairAction::Remove { path, bytes } => json!({"remove": path, "bytes": bytes}),
+                RepairAction::TrimPreallocated { path, at, bytes } => {
+                    json!({"trim_preallocated": path, "at": at, "bytes": bytes})
+                }
             })
             .collect();
         let status = ["clean", "repairable", "corrupt"][code as usize];

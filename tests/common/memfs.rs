@@ -91,6 +91,8 @@ struct Tree {
 pub struct MemFs {
     tree: Arc<Mutex<Tree>>,
     ctl: Arc<Mutex<Control>>,
+    /// `allocate` does nothing, as on a file system without `fallocate`.
+    no_allocate: bool,
 }
 
 fn eio() -> io::Error {
@@ -100,6 +102,29 @@ fn eio() -> io::Error {
 impl MemFs {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A file system without `fallocate` (the engine carries on without
+    /// preallocation, so unsynced records are not hidden behind zeros).
+    pub fn without_fallocate() -> Self {
+        MemFs { no_allocate: true, ..Self::default() }
+    }
+
+    /// The file system as a process crash (SIGKILL, OOM kill, abort)
+    /// leaves it: every write is still readable (it is in the page cache),
+    /// but what was not synced is still not durable. A later
+    /// [`crash_image`](Self::crash_image) of the copy is a power cut after
+    /// the restart.
+    pub fn process_crash_image(&self) -> MemFs {
+        let tree = self.tree.lock().unwrap();
+        let mut copies: HashMap<*const Mutex<FileData>, Arc<Mutex<FileData>>> = HashMap::new();
+        let mut copy = |f: &Arc<Mutex<FileData>>| {
+            copies.entry(Arc::as_ptr(f)).or_insert_with(|| Arc::new(Mutex::new(f.lock().unwrap().clone()))).clone()
+        };
+        let current = tree.current.iter().map(|(p, f)| (p.clone(), copy(f))).collect();
+        let durable = tree.durable.iter().map(|(p, f)| (p.clone(), copy(f))).collect();
+        let out = Tree { current, durable, dirs: tree.dirs.clone(), locks: HashSet::new() };
+        MemFs { tree: Arc::new(Mutex::new(out)), ctl: Arc::default(), no_allocate: self.no_allocate }
     }
 
     /// Arms a fault plan (counting restarts).
@@ -186,7 +211,7 @@ impl MemFs {
             out.current.insert(path.clone(), data.clone());
             out.durable.insert(path.clone(), data);
         }
-        MemFs { tree: Arc::new(Mutex::new(out)), ctl: Arc::default() }
+        MemFs { tree: Arc::new(Mutex::new(out)), ctl: Arc::default(), no_allocate: self.no_allocate }
     }
 
     /// The file system as the running system sees it (no crash): what a
@@ -200,7 +225,7 @@ impl MemFs {
             out.current.insert(path.clone(), data.clone());
             out.durable.insert(path.clone(), data);
         }
-        MemFs { tree: Arc::new(Mutex::new(out)), ctl: Arc::default() }
+        MemFs { tree: Arc::new(Mutex::new(out)), ctl: Arc::default(), no_allocate: self.no_allocate }
     }
 
     /// Names of the files in `dir` and their current bytes.
@@ -277,6 +302,9 @@ impl VfsFile for MemFile {
     /// Preallocation grows the file with zeros: a size change that, like
     /// `set_len`, a crash may or may not keep.
     fn allocate(&self, offset: u64, len: u64) -> io::Result<()> {
+        if self.fs.no_allocate {
+            return Ok(());
+        }
         if self.fs.check(IoOp::SetLen).is_some() {
             return Err(eio());
         }

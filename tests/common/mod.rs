@@ -101,6 +101,7 @@ pub fn scale() -> u64 {
     std::env::var("CHUNKLOG_FAULT_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1).max(1)
 }
 
+pub mod counting;
 pub mod memfs;
 pub mod model;
 #[cfg(feature = "openraft-010")]
