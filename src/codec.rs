@@ -93,6 +93,19 @@ pub(crate) fn encode_batch<K: Codec, E: Serialize>(
     Ok(spans)
 }
 
+/// Awaits room in `log`'s flush queue, so that the append that follows
+/// does not block (unless another handle fills the queue in between).
+pub(crate) async fn room(log: &crate::ChunkLog) -> Result<()> {
+    if log.has_room() {
+        return Ok(());
+    }
+    let (tx, rx) = futures_channel::oneshot::channel();
+    log.when_room(Box::new(move |r| {
+        let _ = tx.send(r);
+    }));
+    rx.await.unwrap_or(Err(Error::Closed))
+}
+
 /// Awaits a flush of `log`: everything submitted before is durable.
 pub(crate) async fn flushed(log: &crate::ChunkLog) -> Result<()> {
     let (tx, rx) = futures_channel::oneshot::channel();
@@ -133,7 +146,7 @@ pub(crate) fn error_context(e: &Error) -> (Subject, Verb) {
     match e {
         Error::Io { op, .. } => {
             let verb = match *op {
-                "read" | "list" | "stat" | "open" | "lock" => Verb::Read,
+                "read" | "list" | "stat" | "open" | "lock" | "spawn read thread" => Verb::Read,
                 "remove" | "truncate" => Verb::Delete,
                 _ => Verb::Write,
             };
@@ -146,10 +159,9 @@ pub(crate) fn error_context(e: &Error) -> (Subject, Verb) {
         Error::Codec { index: Some(i), .. } => (Subject::LogIndex(*i), Verb::Read),
         Error::Codec { index: None, .. } => (Subject::Store, Verb::Read),
         Error::NonConsecutive { got, .. } => (Subject::LogIndex(*got), Verb::Write),
-        Error::TooLarge { .. } => (Subject::Logs, Verb::Write),
+        Error::TooLarge { .. } | Error::OutOfRange { .. } => (Subject::Logs, Verb::Write),
         Error::TruncateBelowPurged { .. } => (Subject::Logs, Verb::Delete),
         Error::VoteReversal { .. } => (Subject::Vote, Verb::Write),
-        // Poisoned, Closed, and any variant added later.
-        _ => (Subject::Store, Verb::Write),
+        Error::Poisoned { .. } | Error::Closed | Error::FromCallback { .. } => (Subject::Store, Verb::Write),
     }
 }

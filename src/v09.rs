@@ -7,9 +7,41 @@
 //! whole build (Cargo features are unified), which seals its v1 `RaftStorage`
 //! adapter away from every crate in the build that uses openraft 0.9.
 //!
-//! Costs are those of the 0.10 adapter (see [`crate::openraft_v010`] when
-//! that feature is on): appends and metadata reads touch memory only,
-//! entry reads cost one positional read per run of uncached entries.
+//! # A restarted leader resumes without an election
+//!
+//! openraft 0.9.25 has no `enable_leader_restore` switch (0.10 added it):
+//! a node that was leader before a restart always resumes as leader of the
+//! same term. With a log store whose appends become durable after
+//! `append` returns, chunklog included, a leader killed with entries still
+//! queued can then give a log id it had already sent to a follower to a
+//! different entry, and the follower keeps the old one (see the 0.10
+//! adapter's module docs, where openraft's simulation found it). There is
+//! no complete workaround on 0.9: prefer openraft 0.10 with leader restore
+//! off. If you stay on 0.9, keep a node that crashed down for longer than
+//! `election_timeout_max` before restarting it, so that the voters have
+//! moved to a higher term and refuse its old one (a learner can still
+//! accept the reused id until the new leader reaches it).
+//!
+//! # What each call costs
+//!
+//! As the 0.10 adapter's (see `openraft_v010` with feature `openraft-010`):
+//! `append` awaits room in a full flush queue instead of blocking,
+//! metadata reads touch memory only, entry reads cost one positional read
+//! per run of uncached entries, and dropping the store never blocks.
+//! `truncate` must learn the log id of the new last entry: the adapter
+//! keeps the first log id of every term appended since open (one per
+//! leader change, not one per entry), so truncating entries appended since
+//! open costs no read; truncating further back reads one entry on a
+//! short-lived thread (the task awaits it; no runtime worker is blocked).
+//!
+//! # Errors
+//!
+//! openraft 0.9's storage API returns its [`StorageError`]; the adapter
+//! names the operation that failed (`Logs`/`Vote`, read or write) and keeps
+//! the [`Error`]'s message. The `io::Error` a flush callback reports keeps
+//! the kind of the failure underneath (a full disk is
+//! `io::ErrorKind::StorageFull`). `?` converts an [`Error`] into a
+//! [`StorageError`] in your own code.
 
 use std::fmt::Debug;
 use std::io;
@@ -79,7 +111,9 @@ impl<NID: openraft09::NodeId> LeaderRuns<NID> {
 }
 
 /// A cheap, cloneable reader of a [`LogStore`]; sees every entry appended
-/// to the store, including after the reader was taken.
+/// to the store, including after the reader was taken. It does not keep
+/// the store open: after the store has closed, every call fails with
+/// [`Error::Closed`].
 pub struct LogReader<C: RaftTypeConfig, K: Codec = Bincode2> {
     log: ChunkLog,
     _types: PhantomData<(C, K)>,
@@ -100,6 +134,20 @@ impl<C: RaftTypeConfig, K: Codec> Debug for LogStore<C, K> {
 impl<C: RaftTypeConfig, K: Codec> Debug for LogReader<C, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LogReader").field("log", &self.log).finish()
+    }
+}
+
+/// Never blocks: when this store holds the last owning handle of the
+/// engine, the flush thread writes and syncs what is still queued,
+/// finishes pending purge deletions and releases the directory on its own
+/// (an open of the same directory in this process waits for that).
+/// Dropping it where it may block would stall an async runtime's worker
+/// for an fsync and the deletions.
+impl<C: RaftTypeConfig, K: Codec> Drop for LogStore<C, K> {
+    fn drop(&mut self) {
+        let handle = self.log.non_owning();
+        let owning = std::mem::replace(&mut self.log, handle);
+        owning.close_in_background();
     }
 }
 
@@ -157,14 +205,17 @@ impl<C: RaftTypeConfig, K: Codec> LogStore<C, K> {
         Ok(LogStore { log, last_entry, runs, _codec: PhantomData })
     }
 
-    /// The engine underneath (statistics, configuration).
+    /// The engine underneath (statistics, configuration). To keep a
+    /// handle, take [`ChunkLog::non_owning`]: a clone would keep the store
+    /// open, its directory locked, after this store is dropped.
     pub fn engine(&self) -> &ChunkLog {
         &self.log
     }
 
-    /// A reader sharing this store.
+    /// A reader of this store. It does not keep the store open: once the
+    /// store is dropped and closed, its calls fail with [`Error::Closed`].
     pub fn reader(&self) -> LogReader<C, K> {
-        LogReader { log: self.log.clone(), _types: PhantomData }
+        LogReader { log: self.log.non_owning(), _types: PhantomData }
     }
 
     /// The log id of the stored entry at `index`, if there is one: from
@@ -179,7 +230,7 @@ impl<C: RaftTypeConfig, K: Codec> LogStore<C, K> {
             return Ok(Some(id));
         }
         let (tx, rx) = futures_channel::oneshot::channel();
-        let log = self.log.clone();
+        let log = self.log.non_owning();
         std::thread::Builder::new()
             .name("chunklog-read".into())
             .spawn(move || {
@@ -288,6 +339,7 @@ impl<C: RaftTypeConfig, K: Codec> RaftLogStorage<C> for LogStore<C, K> {
             &mut buf,
         )
         .map_err(write_err)?;
+        codec::room(&self.log).await.map_err(write_err)?;
         let appended = self.log.append(spans.iter().map(|(i, r)| (*i, &buf[r.clone()])));
         // On a partial (non-consecutive) append, forget what may not be stored.
         let stored = self.log.state().last_index;

@@ -76,4 +76,13 @@ async fn reopen_right_after_raft_shutdown_100_times() {
     }
     let mut store = chunklog::LogStore::<TC>::open(chunklog::Config::new(dir.path())).unwrap();
     assert_eq!(payloads(&mut store).await.len(), CYCLES * WRITES_PER_CYCLE);
+
+    // A reader left behind does not keep the store open, and says so.
+    let mut reader = store.get_log_reader().await;
+    drop(store);
+    let reopened = chunklog::LogStore::<TC>::open(chunklog::Config::new(dir.path())).unwrap();
+    let e = reader.try_get_log_entries(..).await.expect_err("the reader's store is closed");
+    let inner = e.get_ref().and_then(|r| r.downcast_ref::<chunklog::Error>());
+    assert!(matches!(inner, Some(chunklog::Error::Closed)), "{e:?}");
+    drop(reopened);
 }

@@ -167,7 +167,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
 
     let log_cfg = chunklog::Config::new(dir.join("raft-log")).chunk_max_size(1 << 20);
     let log_store = chunklog::LogStore::<TypeConfig>::open(log_cfg).context("opening the raft log")?;
-    let log = log_store.engine().clone();
+    // For statistics; a non-owning handle does not keep the store open.
+    let log = log_store.engine().non_owning();
     let sm = StateMachineStore::open(&dir).context("opening the state machine")?;
     let raft =
         Raft::new(id, Arc::new(raft_config(snapshot_every)?), NetworkFactory::new(id)?, log_store, sm.clone()).await?;
