@@ -4,6 +4,9 @@
 //! ids and votes into bytes with a [`Codec`]. The codec's
 //! [`NAME`](Codec::NAME) goes into every chunk header (with the openraft
 //! line), so a directory written with one codec is never read with another.
+//!
+//! It also holds the one rule both adapters use to describe a chunklog
+//! [`Error`] as openraft's `StorageError` ([`error_context`]).
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -90,6 +93,19 @@ pub(crate) fn encode_batch<K: Codec, E: Serialize>(
     Ok(spans)
 }
 
+/// Awaits room in `log`'s flush queue, so that the append that follows
+/// does not block (unless another handle fills the queue in between).
+pub(crate) async fn room(log: &crate::ChunkLog) -> Result<()> {
+    if log.has_room() {
+        return Ok(());
+    }
+    let (tx, rx) = futures_channel::oneshot::channel();
+    log.when_room(Box::new(move |r| {
+        let _ = tx.send(r);
+    }));
+    rx.await.unwrap_or(Err(Error::Closed))
+}
+
 /// Awaits a flush of `log`: everything submitted before is durable.
 pub(crate) async fn flushed(log: &crate::ChunkLog) -> Result<()> {
     let (tx, rx) = futures_channel::oneshot::channel();
@@ -97,4 +113,55 @@ pub(crate) async fn flushed(log: &crate::ChunkLog) -> Result<()> {
         let _ = tx.send(r);
     }));
     rx.await.unwrap_or(Err(Error::Closed))
+}
+
+/// What a failed operation was about, in the terms of openraft's
+/// `ErrorSubject` (each adapter maps it to its openraft line's type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Subject {
+    /// The store as a whole (I/O, poisoning, opening).
+    Store,
+    /// The vote.
+    Vote,
+    /// A series of log entries.
+    Logs,
+    /// One log entry, by index.
+    LogIndex(u64),
+}
+
+/// What was being done, in the terms of openraft's `ErrorVerb`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verb {
+    Read,
+    Write,
+    Delete,
+}
+
+/// The openraft subject and verb that describe `e`, judged from the error
+/// alone (the `From<Error>` conversions into `StorageError` know nothing
+/// else): errors found while reading the directory are reads, a refused
+/// change of the log or the vote is a write (a truncation a delete), and
+/// a poisoned or closed store is a write failure of the store.
+pub(crate) fn error_context(e: &Error) -> (Subject, Verb) {
+    match e {
+        Error::Io { op, .. } => {
+            let verb = match *op {
+                "read" | "list" | "stat" | "open" | "lock" | "spawn read thread" => Verb::Read,
+                "remove" | "truncate" => Verb::Delete,
+                _ => Verb::Write,
+            };
+            (Subject::Store, verb)
+        }
+        Error::Corruption { .. } | Error::UnsupportedVersion { .. } | Error::TagMismatch { .. } => {
+            (Subject::Logs, Verb::Read)
+        }
+        Error::Locked { .. } | Error::InvalidConfig(_) => (Subject::Store, Verb::Read),
+        Error::Codec { index: Some(i), .. } => (Subject::LogIndex(*i), Verb::Read),
+        Error::Codec { index: None, .. } => (Subject::Store, Verb::Read),
+        Error::NonConsecutive { got, .. } => (Subject::LogIndex(*got), Verb::Write),
+        Error::TooLarge { .. } | Error::OutOfRange { .. } => (Subject::Logs, Verb::Write),
+        Error::TruncateBelowPurged { .. } => (Subject::Logs, Verb::Delete),
+        Error::VoteReversal { .. } => (Subject::Vote, Verb::Write),
+        Error::Poisoned { .. } | Error::Closed | Error::FromCallback { .. } => (Subject::Store, Verb::Write),
+    }
 }

@@ -231,4 +231,44 @@ mod v09 {
         assert!(s.save_vote(&Vote::new(2, 1)).await.is_err());
         assert_eq!(s.read_vote().await.unwrap(), vote);
     }
+
+    /// `truncate` learns the new last log id from memory for entries
+    /// appended since open (no disk read on the runtime), and from one read
+    /// off the runtime for older ones; either way the right id, across terms.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn truncate_finds_the_new_last_log_id_09() {
+        let dir = tempfile::tempdir().unwrap();
+        // Cache off: any entry read would be a disk read.
+        let open = || Store::open(chunklog::Config::new(dir.path()).chunk_max_records(4).cache(0, 0)).unwrap();
+        let term = |i: u64| 1 + i / 10; // terms 1, 2, 3 over entries 1..=30
+        let mut want: Vec<Entry<TC9>> = (1..=30).map(|i| entry(term(i), i)).collect();
+        let mut s = open();
+        append(&mut s, want.clone()).await;
+        let reads = s.engine().stats().disk_reads;
+        for cut in [28, 21, 20, 19, 12] {
+            s.truncate(log_id(term(cut), 1, cut)).await.unwrap();
+            want.truncate(cut as usize - 1);
+            let last = s.get_log_state().await.unwrap().last_log_id;
+            assert_eq!(last, Some(log_id(term(cut - 1), 1, cut - 1)), "after truncating from {cut}");
+        }
+        assert_eq!(s.engine().stats().disk_reads, reads, "truncate read nothing from disk");
+        check(&mut s, &want, None, None, "truncated in memory").await;
+
+        // After reopen only the last entry is known: truncating below it
+        // reads the new last entry.
+        drop(s);
+        let mut s = open();
+        s.truncate(log_id(1, 1, 5)).await.unwrap();
+        want.truncate(4);
+        check(&mut s, &want, None, None, "truncated after reopen").await;
+        // Appends in a new term after that are tracked again.
+        let more: Vec<_> = (5..=8).map(|i| entry(7, i)).collect();
+        append(&mut s, more.clone()).await;
+        want.extend(more);
+        s.truncate(log_id(7, 1, 6)).await.unwrap();
+        want.truncate(5);
+        check(&mut s, &want, None, None, "truncated in a new term").await;
+        s.truncate(log_id(1, 1, 1)).await.unwrap();
+        check(&mut s, &[], None, None, "truncated to empty").await;
+    }
 }

@@ -88,6 +88,13 @@ pub fn raft_config(snapshot_every: u64) -> anyhow::Result<openraft::Config> {
         // follower also releases, at every failure, the log range it was
         // sending, which lets it purge that range.
         backoff: "50ms 50ms 50ms".to_string(),
+        // Never restore a restarted leader without an election: with a log
+        // store whose appends become durable after `append` returns (chunklog
+        // included), a leader killed with entries still queued can come back
+        // as leader of the same term and reuse log ids it already sent to a
+        // follower, so two nodes would hold different entries under one id.
+        // See "Using it with openraft" in the README.
+        enable_leader_restore: Some(false),
         ..Default::default()
     };
     Ok(config.validate()?)
@@ -160,7 +167,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
 
     let log_cfg = chunklog::Config::new(dir.join("raft-log")).chunk_max_size(1 << 20);
     let log_store = chunklog::LogStore::<TypeConfig>::open(log_cfg).context("opening the raft log")?;
-    let log = log_store.engine().clone();
+    // For statistics; a non-owning handle does not keep the store open.
+    let log = log_store.engine().non_owning();
     let sm = StateMachineStore::open(&dir).context("opening the state machine")?;
     let raft =
         Raft::new(id, Arc::new(raft_config(snapshot_every)?), NetworkFactory::new(id)?, log_store, sm.clone()).await?;

@@ -104,6 +104,8 @@ pub fn scale() -> u64 {
 pub mod counting;
 pub mod memfs;
 pub mod model;
+#[cfg(feature = "openraft-010")]
+pub mod single_node;
 
 /// Runs this test binary again as a child process that executes only the
 /// test `entry` (which acts as a child when `env` is set).
