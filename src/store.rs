@@ -516,9 +516,12 @@ impl ChunkLog {
     /// the flush thread flushes what is queued, finishes pending purge
     /// deletions and releases the directory lock on its own. Use it where
     /// blocking is not allowed (an async runtime's worker). An `open` of
-    /// the same directory in this process waits for that to finish.
+    /// the same directory in this process waits for that to finish. Other
+    /// owning handles are not affected: if one of them is the last to go,
+    /// it waits as usual.
     pub fn close_in_background(self) {
-        if let Some(w) = &self.worker {
+        let ChunkLog { worker, .. } = self;
+        if let Some(w) = worker.and_then(Arc::into_inner) {
             w.detach.store(true, Ordering::Relaxed);
         }
     }
