@@ -5,12 +5,34 @@
 
 mod common;
 
-use assert_cmd::Command;
 use chunklog::ChunkLog;
 use common::*;
 
-fn cli() -> Command {
-    Command::cargo_bin("chunklog").unwrap()
+/// Held while a process is spawned and while a store is closed. From
+/// fork to exec a child holds a copy of every descriptor of this process,
+/// a store's `LOCK` included, and the lock (flock) stays held while any
+/// copy is open: a store closed in that window still looks live to a tool
+/// that the test which closed it runs at once. `spawn` returns after the
+/// child's exec.
+static FORKS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn forks() -> std::sync::MutexGuard<'static, ()> {
+    FORKS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn cli() -> std::process::Command {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("chunklog"))
+}
+
+/// Runs `cmd` to its end: exit code, stdout, stderr.
+fn output(cmd: &mut std::process::Command) -> (i32, String, String) {
+    use std::process::Stdio;
+    let child = {
+        let _forks = forks();
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+    };
+    let out = child.wait_with_output().unwrap();
+    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
 }
 
 fn build(dir: &std::path::Path) -> chunklog::Config {
@@ -26,13 +48,13 @@ fn build(dir: &std::path::Path) -> chunklog::Config {
             log.save_vote(b"vote 2").unwrap();
         }
     }
+    let _forks = forks();
     log.close().unwrap();
     cfg
 }
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = cli().args(args).output().unwrap();
-    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    output(cli().args(args))
 }
 
 #[test]
@@ -189,6 +211,8 @@ fn dump_decodes_openraft_entries() {
     openraft::declare_raft_types!(TC);
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
+    // The store is dropped at the end of the block.
+    let forks_held = forks();
     rt.block_on(async {
         let mut s = chunklog::LogStore::<TC>::open(chunklog::Config::new(dir.path())).unwrap();
         let entries = vec![
@@ -201,6 +225,7 @@ fn dump_decodes_openraft_entries() {
         s.blocking_append(entries).await.unwrap();
         s.get_log_state().await.unwrap();
     });
+    drop(forks_held);
     let (code, out, _) = run(&["dump", dir.path().to_str().unwrap(), "--decode"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("index=1 crc=ok log_id=T1-N7.1 payload=blank") || out.contains("payload=blank"), "{out}");
