@@ -3,6 +3,12 @@
 //! repair or refuse, and the repair itself.
 //!
 //! Nothing here writes to the directory except [`repair`].
+//!
+//! Preallocated space is not damage: the newest chunk is grown in zeros
+//! ahead of its data, and every unclean stop (SIGKILL, OOM kill, power
+//! loss) leaves those zeros after the last record. They are reported as
+//! [`ChunkReport::preallocated`] and [`RepairAction::TrimPreallocated`],
+//! never as a [`Problem`] or a record.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -48,6 +54,10 @@ pub struct ChunkReport {
     pub records: BTreeMap<String, u64>,
     /// Lowest and highest entry index among its valid entry records.
     pub entries: Option<(u64, u64)>,
+    /// Preallocated space at the end of the newest chunk: `(offset, bytes)`
+    /// of the zeros after its last record (or after its trailer) that no
+    /// record reached. Not damage, and not part of any record.
+    pub preallocated: Option<(u64, u64)>,
 }
 
 /// A problem found in a directory.
@@ -111,16 +121,25 @@ pub struct Report {
 }
 
 impl Report {
-    /// 0: clean; 1: only problems the tail repair fixes; 2: damage open
-    /// refuses or a read would hit. (3, usage or I/O errors, is the tool's.)
+    /// 0: clean (preallocated space at the tail is clean: it is what every
+    /// unclean stop leaves); 1: only problems the tail repair fixes; 2:
+    /// damage open refuses or a read would hit. (3, usage or I/O errors,
+    /// is the tool's.)
     pub fn exit_code(&self) -> i32 {
         if self.refusal.is_some() || self.problems.iter().any(|p| !p.repairable) {
             2
-        } else if !self.problems.is_empty() || !self.repairs.is_empty() {
+        } else if !self.problems.is_empty() || self.damage_repairs().next().is_some() {
             1
         } else {
             0
         }
+    }
+
+    /// The repairs that drop bytes that were written (a torn record, a
+    /// chunk never completely created): every repair but giving back
+    /// preallocated space.
+    pub fn damage_repairs(&self) -> impl Iterator<Item = &RepairAction> {
+        self.repairs.iter().filter(|r| !matches!(r, RepairAction::TrimPreallocated { .. }))
     }
 }
 
@@ -150,9 +169,15 @@ pub fn lock(dir: &Path) -> Result<Option<DirLock>> {
 /// its length; unreadable bytes are reported as one stretch up to the next
 /// valid frame. `visit` sees each record with its body (empty for damage).
 /// Problems are appended to `problems` (all marked not repairable).
+///
+/// In the `newest` chunk, zeros from after a valid record (or after the
+/// trailer) to the end of the file are preallocated space, as open judges
+/// them: reported in [`ChunkReport::preallocated`], neither visited nor a
+/// problem. In any other chunk they are a problem.
 pub fn scan_chunk(
     id: u64,
     path: &Path,
+    newest: bool,
     problems: &mut Vec<Problem>,
     mut visit: impl FnMut(&RecordInfo, &[u8]),
 ) -> Result<ChunkReport> {
@@ -185,6 +210,10 @@ pub fn scan_chunk(
                 (RecordInfo { chunk: id, offset: off, len, kind: Some(kind), index: None, crc_ok: false }, Vec::new())
             }
             Err(e) => {
+                if newest && !report.records.is_empty() && r.all_zero(off, r.len)? {
+                    report.preallocated = Some((off, r.len - off));
+                    break;
+                }
                 let found = r.next_valid_frame(off + 1, r.len)?;
                 let end = found.unwrap_or(r.len);
                 let zeros = r.bytes(off, (end - off) as usize)?.iter().all(|&b| b == 0);
@@ -209,9 +238,19 @@ pub fn scan_chunk(
             }
             if kind == RecordKind::Footer {
                 let trailer = r.bytes(off, format::TRAILER_LEN)?;
-                if format::decode_trailer(trailer) == Some(info.offset) && off + format::TRAILER_LEN as u64 == r.len {
-                    report.sealed = true;
-                    break;
+                let end = off + format::TRAILER_LEN as u64;
+                if format::decode_trailer(trailer) == Some(info.offset) && end <= r.len {
+                    if end == r.len {
+                        report.sealed = true;
+                        break;
+                    }
+                    // Sealed, but its preallocated space was not given back
+                    // before the process stopped.
+                    if newest && r.all_zero(end, r.len)? {
+                        report.sealed = true;
+                        report.preallocated = Some((end, r.len - end));
+                        break;
+                    }
                 }
             }
         }
@@ -223,8 +262,10 @@ pub fn scan_chunk(
 /// and the verdict of a replay (what open would recover, repair or refuse).
 pub fn check(dir: &Path, mut progress: impl FnMut(u64)) -> Result<Report> {
     let mut report = Report::default();
-    for (id, path) in chunk_files(dir)? {
-        let c = scan_chunk(id, &path, &mut report.problems, |_, _| {})?;
+    let files = chunk_files(dir)?;
+    let newest = files.last().map(|(id, _)| *id);
+    for (id, path) in files {
+        let c = scan_chunk(id, &path, Some(id) == newest, &mut report.problems, |_, _| {})?;
         progress(c.bytes);
         report.chunks.push(c);
     }
@@ -266,7 +307,9 @@ fn action(r: &Repair) -> RepairAction {
 }
 
 /// Applies exactly the tail repair open would apply, and nothing more,
-/// first copying the bytes it drops to `<chunk>.broken`. Refuses (with
+/// first copying the bytes it drops to `<chunk>.broken` and making that
+/// copy durable (file and directory) before anything is cut. Preallocated
+/// space is given back without a copy: it holds no data. Refuses (with
 /// open's error) if the damage is not at the tail. With `dry_run`, only
 /// returns what it would do.
 pub fn repair(dir: &Path, dry_run: bool) -> Result<Vec<RepairAction>> {

@@ -1,12 +1,20 @@
 //! The `chunklog` command against directories the tests create: clean,
-//! torn tail, bit flip in a sealed chunk, missing middle chunk, and one
-//! locked by an open store.
+//! torn tail, bit flip in a sealed chunk, missing middle chunk, one locked
+//! by an open store, crashed ones (preallocated space after the last
+//! record, left by a SIGKILL or made by extending the newest chunk with
+//! zeros).
 #![cfg(feature = "cli")]
 
 mod common;
 
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
 use chunklog::ChunkLog;
 use common::*;
+
+/// The preallocation the engine keeps ahead of the newest chunk's data.
+const PREALLOCATED: u64 = 2 << 20;
 
 /// Held while a process is spawned and while a store is closed. From
 /// fork to exec a child holds a copy of every descriptor of this process,
@@ -230,4 +238,199 @@ fn dump_decodes_openraft_entries() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("index=1 crc=ok log_id=T1-N7.1 payload=blank") || out.contains("payload=blank"), "{out}");
     assert!(out.contains("payload=normal"), "{out}");
+}
+
+/// Extends `path` with zeros, as the engine's preallocation leaves the
+/// newest chunk after an unclean stop.
+fn preallocate(path: &Path) -> u64 {
+    let len = std::fs::metadata(path).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(path).unwrap().set_len(len + PREALLOCATED).unwrap();
+    len
+}
+
+fn broken_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".broken"))
+        .collect()
+}
+
+/// `check` (text and JSON), `dump` (text and JSON) and `stat` on a
+/// directory whose newest chunk `newest` ends with preallocated space from
+/// byte `at`: clean, and no record or problem for the zeros.
+fn assert_preallocated_is_clean(d: &str, newest: &Path, at: u64) {
+    let (code, out, _) = run(&["check", d]);
+    assert_eq!(code, 0, "preallocated space is not damage: {out}");
+    assert!(
+        out.contains(&format!(
+            "{}: newest chunk ends with {PREALLOCATED} bytes of preallocated space from byte {at}",
+            newest.display()
+        )),
+        "{out}"
+    );
+    assert!(out.contains("clean:") && !out.contains("zero-filled") && !out.contains("repairable"), "{out}");
+
+    let (code, out, _) = run(&["check", d, "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["status"], "clean", "{out}");
+    assert_eq!(v["problems"], serde_json::json!([]), "{out}");
+    assert_eq!(v["repairs"], serde_json::json!([]), "{out}");
+    assert_eq!(v["preallocated"], serde_json::json!([{"file": newest, "at": at, "bytes": PREALLOCATED}]), "{out}");
+
+    let (code, out, _) = run(&["dump", d]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("crc=BAD") && !out.contains("unreadable"), "the zeros are not a record: {out}");
+    let (code, out, _) = run(&["dump", d, "--format", "json"]);
+    assert_eq!(code, 0, "{out}");
+    let records: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(records.iter().all(|r| r["crc_ok"] == true), "{out}");
+    // The last record (with a sealed chunk's trailer) ends where the zeros start.
+    let last = records.last().unwrap();
+    let trailer = if last["kind"] == "footer" { chunklog::format::TRAILER_LEN as u64 } else { 0 };
+    assert_eq!(last["offset"].as_u64().unwrap() + last["len"].as_u64().unwrap() + trailer, at, "{out}");
+
+    let (code, out, _) = run(&["stat", d, "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let chunks = v["chunks"].as_array().unwrap();
+    assert_eq!(chunks.last().unwrap()["preallocated_bytes"], PREALLOCATED, "{out}");
+}
+
+#[test]
+fn preallocated_space_is_clean_and_repair_gives_it_back_unsaved() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = build(dir.path());
+    let d = dir.path().to_str().unwrap();
+    let newest = chunk_files(dir.path()).pop().unwrap();
+    let at = preallocate(&newest);
+    let before = snapshot_dir(dir.path());
+
+    assert_preallocated_is_clean(d, &newest, at);
+    assert_eq!(snapshot_dir(dir.path()), before, "read-only commands changed files");
+
+    let (code, out, _) = run(&["repair", d, "--dry-run"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("would give back {PREALLOCATED} bytes of preallocated space")), "{out}");
+    assert_eq!(snapshot_dir(dir.path()), before, "dry run changed files");
+    let (code, out, _) = run(&["repair", d]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("did give back") && out.contains("nothing to save") && !out.contains(".broken"), "{out}");
+    assert_eq!(broken_files(dir.path()), Vec::<PathBuf>::new(), "zeros are not saved");
+    assert_eq!(std::fs::metadata(&newest).unwrap().len(), at);
+    let (code, out, _) = run(&["check", d]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("preallocated"), "{out}");
+    assert_entries(&ChunkLog::open(cfg).unwrap(), 5, 30);
+}
+
+/// A crash after a chunk was sealed but before its preallocated space was
+/// given back and the next chunk created: the newest chunk is sealed and
+/// zeros follow its trailer.
+#[test]
+fn preallocated_space_after_a_sealed_newest_chunk_is_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = build(dir.path());
+    let d = dir.path().to_str().unwrap();
+    let chunks = chunk_files(dir.path());
+    let sealed = chunks[chunks.len() - 2].clone();
+    std::fs::remove_file(chunks.last().unwrap()).unwrap();
+    let last_index = frames(&sealed).iter().filter_map(|f| f.index).max().unwrap();
+    let at = preallocate(&sealed);
+
+    assert_preallocated_is_clean(d, &sealed, at);
+    let (code, out, _) = run(&["stat", d]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(" sealed ") && out.contains(&format!("of which {PREALLOCATED} bytes preallocated")), "{out}");
+
+    let (code, out, _) = run(&["repair", d]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(broken_files(dir.path()), Vec::<PathBuf>::new(), "zeros are not saved");
+    assert_eq!(std::fs::metadata(&sealed).unwrap().len(), at);
+    assert_entries(&ChunkLog::open(cfg).unwrap(), 5, last_index);
+}
+
+/// A record torn by the crash, with the preallocated zeros after it: still
+/// a torn tail (exit 1), and `repair` keeps exactly the bytes it drops.
+#[test]
+fn torn_record_before_preallocated_space_is_still_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = build(dir.path());
+    let d = dir.path().to_str().unwrap();
+    let newest = chunk_files(dir.path()).pop().unwrap();
+    let last = *frames(&newest).last().unwrap();
+    std::fs::OpenOptions::new().write(true).open(&newest).unwrap().set_len(last.offset + last.len - 3).unwrap();
+    preallocate(&newest);
+    let bytes = std::fs::read(&newest).unwrap();
+
+    let (code, out, _) = run(&["check", d]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&format!("at byte {}", last.offset)) && out.contains("repairable"), "{out}");
+    assert!(!out.contains("preallocated"), "{out}");
+    let (code, out, _) = run(&["check", d, "--json"]);
+    assert_eq!(code, 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["status"], "repairable");
+    assert_eq!(v["repairs"][0]["at"], last.offset, "{out}");
+    assert_eq!(v["preallocated"], serde_json::json!([]), "{out}");
+    let (code, out, _) = run(&["dump", d]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains(&format!("offset={} ", last.offset)) && out.contains("crc=BAD"), "{out}");
+
+    let (code, out, _) = run(&["repair", d]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("saved to"), "{out}");
+    let broken = std::fs::read(format!("{}.broken", newest.display())).unwrap();
+    assert_eq!(broken, bytes[last.offset as usize..], "the .broken copy holds exactly the dropped bytes");
+    assert_eq!(std::fs::metadata(&newest).unwrap().len(), last.offset);
+    assert_entries(&ChunkLog::open(cfg).unwrap(), 5, 29);
+}
+
+const CRASH_CHILD: &str = "CHUNKLOG_CLI_CRASH_CHILD";
+
+/// The store that `a_killed_store_leaves_a_clean_directory` kills (a no-op
+/// in a normal test run).
+#[test]
+fn crash_child_entry_point() {
+    let Ok(dir) = std::env::var(CRASH_CHILD) else { return };
+    let log = open(&small(Path::new(&dir), 5));
+    log.save_vote(b"vote").unwrap();
+    for i in 1..=12u64 {
+        append_range(&log, i..=i);
+    }
+    println!("synced");
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+#[test]
+fn a_killed_store_leaves_a_clean_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let mut child = {
+        let _forks = forks();
+        ChildGuard(spawn_child("crash_child_entry_point", &[(CRASH_CHILD, d.to_string())]))
+    };
+    let rx = lines(&mut child.0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !rx.recv_timeout(Duration::from_millis(100)).is_ok_and(|l| l == "synced") {
+        assert!(Instant::now() < deadline, "child did not sync");
+    }
+    child.0.kill().unwrap(); // SIGKILL
+    child.0.wait().unwrap();
+
+    let newest = chunk_files(dir.path()).pop().unwrap();
+    let end = frames(&newest).last().map(|f| f.offset + f.len).unwrap();
+    let len = std::fs::metadata(&newest).unwrap().len();
+    assert!(len > end, "the killed store left preallocated space ({len} bytes, records end at {end})");
+
+    let (code, out, _) = run(&["check", d]);
+    assert_eq!(code, 0, "a killed store is not a damaged one: {out}");
+    assert!(out.contains(&format!("ends with {} bytes of preallocated space from byte {end}", len - end)), "{out}");
+    let (code, out, _) = run(&["dump", d]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("crc=BAD"), "{out}");
+    let (code, out, _) = run(&["stat", d]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("entries    1..=12"), "{out}");
 }

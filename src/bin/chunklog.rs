@@ -3,6 +3,10 @@
 //! Exit status: 0 clean; 1 only a tail problem that `repair` (and open)
 //! fixes; 2 damage that open refuses or a read would hit; 3 a usage or I/O
 //! error (or a live process holds the directory).
+//!
+//! Preallocated space (zeros after the newest chunk's last record, which
+//! every unclean stop leaves) is clean: reported as such, never as damage
+//! or as a record.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -34,7 +38,8 @@ enum Cmd {
         force_read: bool,
     },
     /// Verify every frame, CRC, header, footer and the index continuity;
-    /// writes nothing. Exit 0 clean, 1 repairable tail, 2 corruption.
+    /// writes nothing. Exit 0 clean (preallocated space at the tail is
+    /// clean), 1 repairable torn tail, 2 corruption.
     Check {
         /// The log directory.
         dir: PathBuf,
@@ -68,7 +73,8 @@ enum Cmd {
         force_read: bool,
     },
     /// Apply exactly the tail repair open would apply, saving the dropped
-    /// bytes to `<chunk>.broken`; refuse if the damage is not at the tail.
+    /// bytes to `<chunk>.broken` (preallocated zeros are given back, not
+    /// saved); refuse if the damage is not at the tail.
     Repair {
         /// The log directory.
         dir: PathBuf,
@@ -153,7 +159,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                                 if dry_run { String::new() } else { format!(" (saved to {}.broken)", path.display()) }
                             ),
                             RepairAction::TrimPreallocated { path, at, bytes } => println!(
-                                "{verb} give back {bytes} bytes of preallocated space of {} from byte {at} (not damage)",
+                                "{verb} give back {bytes} bytes of preallocated space of {} from byte {at} \
+                                 (not damage: zeros no record reached, nothing to save)",
                                 path.display()
                             ),
                         }
@@ -217,7 +224,8 @@ fn stat(r: &Report, as_json: bool) {
             .map(|c| {
                 json!({"id": c.id, "file": file_name(&c.path), "bytes": c.bytes, "sealed": c.sealed,
                        "tag": c.tag, "records": c.records,
-                       "first_index": c.entries.map(|e| e.0), "last_index": c.entries.map(|e| e.1)})
+                       "first_index": c.entries.map(|e| e.0), "last_index": c.entries.map(|e| e.1),
+                       "preallocated_bytes": c.preallocated.map(|p| p.1)})
             })
             .collect();
         let out = json!({
@@ -237,8 +245,9 @@ fn stat(r: &Report, as_json: bool) {
     for c in &r.chunks {
         let range = c.entries.map_or("no entries".to_string(), |(a, b)| format!("entries {a}..={b}"));
         let kinds: Vec<String> = c.records.iter().map(|(k, n)| format!("{k}={n}")).collect();
+        let spare = c.preallocated.map_or(String::new(), |(_, n)| format!("  (of which {n} bytes preallocated)"));
         println!(
-            "  {}  {:>10} bytes  {:<6}  {range:<24}  {}",
+            "  {}  {:>10} bytes  {:<6}  {range:<24}  {}{spare}",
             file_name(&c.path),
             c.bytes,
             if c.sealed { "sealed" } else { "open" },
@@ -278,8 +287,7 @@ fn check(r: &Report, as_json: bool) {
             .map(|p: &Problem| json!({"file": p.path, "offset": p.offset, "problem": p.what, "repairable": p.repairable}))
             .collect();
         let repairs: Vec<_> = r
-            .repairs
-            .iter()
+            .damage_repairs()
             .map(|a| match a {
                 RepairAction::Cut { path, at, dropped } => json!({"cut": path, "at": at, "dropped": dropped}),
                 RepairAction::Remove { path, bytes } => json!({"remove": path, "bytes": bytes}),
@@ -288,11 +296,20 @@ fn check(r: &Report, as_json: bool) {
                 }
             })
             .collect();
+        let preallocated: Vec<_> =
+            preallocated(r).map(|(path, at, bytes)| json!({"file": path, "at": at, "bytes": bytes})).collect();
         let status = ["clean", "repairable", "corrupt"][code as usize];
-        let out = json!({"status": status, "exit_code": code,
-                         "chunks": r.chunks.len(), "problems": problems, "repairs": repairs, "refusal": r.refusal});
+        let out = json!({"status": status, "exit_code": code, "chunks": r.chunks.len(), "problems": problems,
+                         "repairs": repairs, "preallocated": preallocated, "refusal": r.refusal});
         println!("{out:#}");
         return;
+    }
+    for (path, at, bytes) in preallocated(r) {
+        println!(
+            "{}: newest chunk ends with {bytes} bytes of preallocated space from byte {at} \
+             (not damage: what an unclean stop leaves; open gives it back)",
+            path.display()
+        );
     }
     for p in &r.problems {
         let fix = if p.repairable { "repairable: `chunklog repair` cuts it" } else { "NOT repairable" };
@@ -311,6 +328,14 @@ fn check(r: &Report, as_json: bool) {
     }
 }
 
+/// The preallocated space open would give back: `(chunk, offset, bytes)`.
+fn preallocated(r: &Report) -> impl Iterator<Item = (&Path, u64, u64)> {
+    r.repairs.iter().filter_map(|a| match a {
+        RepairAction::TrimPreallocated { path, at, bytes } => Some((path.as_path(), *at, *bytes)),
+        _ => None,
+    })
+}
+
 fn dump(dir: &Path, from: Option<u64>, to: Option<u64>, format: Format, decode: bool) -> anyhow::Result<u8> {
     let bar = progress(dir)?;
     let out = std::io::stdout();
@@ -318,8 +343,10 @@ fn dump(dir: &Path, from: Option<u64>, to: Option<u64>, format: Format, decode: 
     let mut problems = Vec::new();
     let ranged = from.is_some() || to.is_some();
     let mut write_err = None;
-    for (id, path) in inspect::chunk_files(dir)? {
-        let c = inspect::scan_chunk(id, &path, &mut problems, |rec: &RecordInfo, body: &[u8]| {
+    let files = inspect::chunk_files(dir)?;
+    let newest = files.last().map(|(id, _)| *id);
+    for (id, path) in files {
+        let c = inspect::scan_chunk(id, &path, Some(id) == newest, &mut problems, |rec: &RecordInfo, body: &[u8]| {
             if write_err.is_some() {
                 return;
             }
