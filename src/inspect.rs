@@ -2,7 +2,9 @@
 //! `chunklog` command: every frame and CRC of every chunk, what open would
 //! repair or refuse, and the repair itself.
 //!
-//! Nothing here writes to the directory except [`repair`].
+//! Nothing here writes to the directory except [`repair`]: every other
+//! function opens files read-only and creates nothing (not even `LOCK`),
+//! so a read-only copy of a directory can be inspected.
 //!
 //! Preallocated space is not damage: the newest chunk is grown in zeros
 //! ahead of its data, and every unclean stop (SIGKILL, OOM kill, power
@@ -151,9 +153,10 @@ pub fn chunk_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     Ok(ids.into_iter().map(|id| (id, chunk::chunk_path(dir, id))).collect())
 }
 
-/// Takes the directory lock without creating anything: `Ok(None)` if the
-/// directory has no `LOCK` file (no store ever opened it), [`Error::Locked`]
-/// if a live store holds it.
+/// Takes the directory lock for a repair, without creating anything:
+/// `Ok(None)` if the directory has no `LOCK` file (no store ever opened
+/// it), [`Error::Locked`] if a live store holds it. Opens `LOCK` for
+/// writing: use [`lock_shared`] to only read.
 pub fn lock(dir: &Path) -> Result<Option<DirLock>> {
     if !dir.join(crate::io::LOCK_FILE).exists() {
         return Ok(None);
@@ -162,6 +165,26 @@ pub fn lock(dir: &Path) -> Result<Option<DirLock>> {
         std::io::ErrorKind::WouldBlock => Error::Locked { dir: dir.to_path_buf() },
         _ => Error::io("lock", dir.join(crate::io::LOCK_FILE), e),
     })
+}
+
+/// Takes a shared lock of `dir` for reading it, writing nothing: `LOCK` is
+/// opened read-only and never created, so a read-only directory (or a copy
+/// without `LOCK`) can be read. `Ok(None)` if there is no `LOCK` file (no
+/// store ever opened the directory); [`Error::Locked`] if a live store
+/// holds it. Holding it keeps a store from opening the directory while it
+/// is read; any number of readers can hold it at once.
+pub fn lock_shared(dir: &Path) -> Result<Option<DirLock>> {
+    let path = dir.join(crate::io::LOCK_FILE);
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("open", path, e)),
+    };
+    match file.try_lock_shared() {
+        Ok(()) => Ok(Some(Box::new(file))),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked { dir: dir.to_path_buf() }),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", path, e)),
+    }
 }
 
 /// Reads every frame of a chunk file, keeping going past damage: a frame
@@ -181,7 +204,7 @@ pub fn scan_chunk(
     problems: &mut Vec<Problem>,
     mut visit: impl FnMut(&RecordInfo, &[u8]),
 ) -> Result<ChunkReport> {
-    let file = StdVfs.open(path).map_err(|e| Error::io("open", path, e))?;
+    let file = StdVfs.open_read(path).map_err(|e| Error::io("open", path, e))?;
     let mut r = ChunkReader::new(&*file, path)?;
     let mut report = ChunkReport { id, path: path.to_path_buf(), bytes: r.len, ..ChunkReport::default() };
     let mut problem = |offset: u64, what: String| {
@@ -311,7 +334,7 @@ fn action(r: &Repair) -> RepairAction {
 /// copy durable (file and directory) before anything is cut. Preallocated
 /// space is given back without a copy: it holds no data. Refuses (with
 /// open's error) if the damage is not at the tail. With `dry_run`, only
-/// returns what it would do.
+/// returns what it would do. Take [`lock`] first.
 pub fn repair(dir: &Path, dry_run: bool) -> Result<Vec<RepairAction>> {
     let rec = recovery::recover_dir(&StdVfs, dir, None)?;
     if !dry_run {

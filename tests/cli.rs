@@ -2,7 +2,7 @@
 //! torn tail, bit flip in a sealed chunk, missing middle chunk, one locked
 //! by an open store, crashed ones (preallocated space after the last
 //! record, left by a SIGKILL or made by extending the newest chunk with
-//! zeros).
+//! zeros), and read-only ones.
 #![cfg(feature = "cli")]
 
 mod common;
@@ -433,4 +433,113 @@ fn a_killed_store_leaves_a_clean_directory() {
     let (code, out, _) = run(&["stat", d]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("entries    1..=12"), "{out}");
+}
+
+/// Name, bytes, permissions and modification time of every file.
+fn snapshot_meta(dir: &Path) -> Vec<(String, Vec<u8>, u32, std::time::SystemTime)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            let m = std::fs::metadata(&p).unwrap();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&p).unwrap(), m.permissions().mode(), m.modified().unwrap())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Makes directories writable again on drop, so that a failing test's
+/// temporary directory can still be removed.
+struct Writable(Vec<PathBuf>);
+
+impl Drop for Writable {
+    fn drop(&mut self) {
+        for d in &self.0 {
+            set_mode(d, 0o755);
+        }
+    }
+}
+
+/// Runs the tool so that the directory is read-only to it: as user and
+/// group `nobody` when the tests run as root (for whom permission bits do
+/// not stop a write), as the current user otherwise.
+fn run_read_only(args: &[&str]) -> (i32, String, String) {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::process::CommandExt;
+    let mut cmd = cli();
+    cmd.args(args);
+    if std::fs::metadata("/proc/self").unwrap().uid() == 0 {
+        cmd.uid(65534).gid(65534);
+    }
+    output(&mut cmd)
+}
+
+/// `check`, `stat` and `dump` of a crashed directory whose files and
+/// directory are read-only, with the store's `LOCK` and without (a copy
+/// of the chunk files): they open nothing for writing, create no `LOCK`,
+/// and change no byte or modification time.
+#[test]
+fn read_only_directory_is_read_without_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_lock = dir.path().join("with-lock");
+    let copy = dir.path().join("copy");
+    build(&with_lock);
+    preallocate(&chunk_files(&with_lock).pop().unwrap());
+    std::fs::create_dir(&copy).unwrap();
+    for c in chunk_files(&with_lock) {
+        std::fs::copy(&c, copy.join(c.file_name().unwrap())).unwrap();
+    }
+    set_mode(dir.path(), 0o755);
+    let _writable = Writable(vec![with_lock.clone(), copy.clone()]);
+    for d in [&with_lock, &copy] {
+        for f in std::fs::read_dir(d).unwrap() {
+            set_mode(&f.unwrap().path(), 0o444);
+        }
+        set_mode(d, 0o555);
+    }
+    let snapshot = || [snapshot_meta(&with_lock), snapshot_meta(&copy)];
+    let before = snapshot();
+
+    for d in [&with_lock, &copy] {
+        let d = d.to_str().unwrap();
+        let (code, out, err) = run_read_only(&["check", d]);
+        assert_eq!(code, 0, "check {d}: {out}{err}");
+        assert!(out.contains("preallocated space") && out.contains("clean:"), "{out}");
+        let (code, out, err) = run_read_only(&["stat", d]);
+        assert_eq!(code, 0, "stat {d}: {out}{err}");
+        assert!(out.contains("5..=30"), "{out}");
+        let (code, out, err) = run_read_only(&["dump", d]);
+        assert_eq!(code, 0, "dump {d}: {err}");
+        assert!(out.lines().count() > 30 && !out.contains("crc=BAD"), "{out}");
+        assert!(err.is_empty(), "no warning when the lock can be taken: {err}");
+    }
+    assert_eq!(snapshot(), before, "the read-only commands changed a file");
+    assert!(!copy.join("LOCK").exists(), "no LOCK is created");
+}
+
+/// A read-only command that can only open `LOCK` for reading still sees a
+/// live store's lock and refuses.
+#[test]
+fn read_only_command_still_sees_a_live_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = build(dir.path());
+    set_mode(dir.path(), 0o755);
+    let _live = ChunkLog::open(cfg).unwrap();
+    let d = dir.path().to_str().unwrap();
+    for cmd in ["check", "stat", "dump"] {
+        let (code, _, err) = run_read_only(&[cmd, d]);
+        assert_eq!(code, 3, "{cmd}: {err}");
+        assert!(err.contains("live process holds the lock"), "{cmd}: {err}");
+    }
+    let (code, out, err) = run_read_only(&["stat", d, "--force-read"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("5..=30"), "{out}");
 }

@@ -6,7 +6,8 @@
 //!
 //! Preallocated space (zeros after the newest chunk's last record, which
 //! every unclean stop leaves) is clean: reported as such, never as damage
-//! or as a record.
+//! or as a record. `stat`, `check` and `dump` open every file read-only
+//! and create nothing, so they work on a read-only copy of a directory.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -110,13 +111,13 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.cmd {
         Cmd::Stat { dir, json, force_read } => {
-            let _lock = take_lock(&dir, force_read)?;
+            let _lock = read_lock(&dir, force_read)?;
             let report = inspect::check(&dir, |_| {})?;
             stat(&report, json);
             Ok(0)
         }
         Cmd::Check { dir, json, force_read } => {
-            let _lock = take_lock(&dir, force_read)?;
+            let _lock = read_lock(&dir, force_read)?;
             let bar = progress(&dir)?;
             let report = inspect::check(&dir, |n| bar.inc(n))?;
             bar.finish_and_clear();
@@ -134,11 +135,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         } => {
             #[cfg(not(feature = "openraft-010"))]
             let decode = false;
-            let _lock = take_lock(&dir, force_read)?;
+            let _lock = read_lock(&dir, force_read)?;
             dump(&dir, from, to, format, decode)
         }
         Cmd::Repair { dir, dry_run } => {
-            let _lock = take_lock(&dir, false)?;
+            let _lock = repair_lock(&dir)?;
             match inspect::repair(&dir, dry_run) {
                 Ok(actions) if actions.is_empty() => {
                     println!("nothing to repair: {} opens as it is", dir.display());
@@ -178,9 +179,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-fn take_lock(dir: &Path, force_read: bool) -> anyhow::Result<Option<chunklog::io::DirLock>> {
+/// The shared lock of a command that only reads: refuses while a live
+/// store holds the directory (unless `force_read`), creates and writes
+/// nothing. A `LOCK` file this process cannot open or lock cannot tell
+/// whether a store is live; reading goes on with a warning, as reading
+/// changes nothing.
+fn read_lock(dir: &Path, force_read: bool) -> anyhow::Result<Option<chunklog::io::DirLock>> {
     anyhow::ensure!(dir.is_dir(), "{} is not a directory", dir.display());
-    match inspect::lock(dir) {
+    match inspect::lock_shared(dir) {
         Ok(l) => Ok(l),
         Err(chunklog::Error::Locked { .. }) if force_read => {
             eprintln!("warning: a live process holds {}; reading anyway (--force-read)", dir.display());
@@ -190,6 +196,22 @@ fn take_lock(dir: &Path, force_read: bool) -> anyhow::Result<Option<chunklog::io
             "a live process holds the lock on {}; stop it first, or pass --force-read to read anyway",
             dir.display()
         ),
+        Err(e @ chunklog::Error::Io { .. }) => {
+            eprintln!("warning: cannot tell whether a live process holds {} ({e}); reading anyway", dir.display());
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The exclusive lock `repair` needs before it changes anything.
+fn repair_lock(dir: &Path) -> anyhow::Result<Option<chunklog::io::DirLock>> {
+    anyhow::ensure!(dir.is_dir(), "{} is not a directory", dir.display());
+    match inspect::lock(dir) {
+        Ok(l) => Ok(l),
+        Err(chunklog::Error::Locked { .. }) => {
+            anyhow::bail!("a live process holds the lock on {}; stop it first", dir.display())
+        }
         Err(e) => Err(e.into()),
     }
 }
