@@ -187,6 +187,13 @@ pub fn lock_shared(dir: &Path) -> Result<Option<DirLock>> {
     }
 }
 
+/// The tag in a chunk file's header, when the header is readable.
+pub fn chunk_tag(path: &Path) -> Result<Option<String>> {
+    let file = StdVfs.open_read(path).map_err(|e| Error::io("open", path, e))?;
+    let mut r = ChunkReader::new(&*file, path)?;
+    Ok(format::decode_header(r.bytes(0, format::HEADER_LEN)?).ok().map(|h| h.tag))
+}
+
 /// Reads every frame of a chunk file, keeping going past damage: a frame
 /// whose header is intact but whose CRC fails is reported and skipped by
 /// its length; unreadable bytes are reported as one stretch up to the next

@@ -2,7 +2,7 @@
 //! torn tail, bit flip in a sealed chunk, missing middle chunk, one locked
 //! by an open store, crashed ones (preallocated space after the last
 //! record, left by a SIGKILL or made by extending the newest chunk with
-//! zeros), and read-only ones.
+//! zeros), read-only ones, and openraft directories of both lines.
 #![cfg(feature = "cli")]
 
 mod common;
@@ -80,6 +80,8 @@ fn clean_directory() {
     assert_eq!(code, 0);
     assert!(out.contains("5..=30") && out.contains("purged     Some(4)"), "{out}");
     assert!(out.contains("sealed") && out.contains("open"), "{out}");
+    // Not an openraft tag: the blobs are shown as they are.
+    assert!(out.contains("vote       \"vote 2\""), "{out}");
 
     let (code, out, _) = run(&["stat", d, "--json"]);
     assert_eq!(code, 0);
@@ -542,4 +544,67 @@ fn read_only_command_still_sees_a_live_store() {
     let (code, out, err) = run_read_only(&["stat", d, "--force-read"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("5..=30"), "{out}");
+}
+
+#[cfg(feature = "openraft-010")]
+#[test]
+fn stat_decodes_the_openraft_010_vote_and_committed_log_id() {
+    use openraft::entry::RaftEntry;
+    use openraft::storage::{RaftLogStorage, RaftLogStorageExt};
+    use openraft::testing::log_id;
+    openraft::declare_raft_types!(TC);
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // The store is dropped at the end of the block.
+    let forks_held = forks();
+    rt.block_on(async {
+        let mut s = chunklog::LogStore::<TC>::open(chunklog::Config::new(dir.path())).unwrap();
+        let entries = (1..=3)
+            .map(|i| openraft::type_config::alias::EntryOf::<TC>::new_normal(log_id::<TC>(2, 7, i), format!("e{i}")));
+        s.blocking_append(entries.collect::<Vec<_>>()).await.unwrap();
+        s.save_vote(&openraft::Vote::new_committed(2, 7)).await.unwrap();
+        s.save_committed(Some(log_id::<TC>(2, 7, 2))).await.unwrap();
+    });
+    drop(forks_held);
+    let d = dir.path().to_str().unwrap();
+    let (code, out, _) = run(&["stat", d]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("vote       <T2-N7:Q>"), "{out}");
+    assert!(out.contains("committed  T2-N7.2"), "{out}");
+    let (code, out, _) = run(&["stat", d, "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["state"]["vote"], "<T2-N7:Q>", "{out}");
+    assert_eq!(v["state"]["committed"], "T2-N7.2", "{out}");
+}
+
+#[cfg(feature = "openraft-09")]
+#[test]
+fn stat_and_dump_decode_an_openraft_09_directory_as_09() {
+    use openraft09::storage::{RaftLogStorage, RaftLogStorageExt};
+    use openraft09::testing::log_id;
+    use openraft09::{Entry, EntryPayload, Vote};
+    openraft09::declare_raft_types!(TC9: D = String, R = String, SnapshotData = std::io::Cursor<Vec<u8>>);
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // The store is dropped at the end of the block.
+    let forks_held = forks();
+    rt.block_on(async {
+        let mut s = chunklog::v09::LogStore::<TC9>::open(chunklog::Config::new(dir.path())).unwrap();
+        let entries: Vec<Entry<TC9>> = (1..=3)
+            .map(|i| Entry { log_id: log_id(1, 1, i), payload: EntryPayload::Normal(format!("e{i}")) })
+            .collect();
+        s.blocking_append(entries).await.unwrap();
+        s.save_vote(&Vote::new(3, 1)).await.unwrap();
+        s.save_committed(Some(log_id(1, 1, 2))).await.unwrap();
+    });
+    drop(forks_held);
+    let d = dir.path().to_str().unwrap();
+    let (code, out, _) = run(&["stat", d]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("vote       T3-N1:uncommitted"), "{out}");
+    assert!(out.contains("committed  T1-N1-2"), "{out}");
+    let (code, out, _) = run(&["dump", d, "--decode"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("index=1 crc=ok log_id=T1-N1-1 payload=normal"), "{out}");
 }

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use chunklog::format::RecordKind;
 use chunklog::inspect::{self, Problem, RecordInfo, RepairAction, Report};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
@@ -64,9 +65,10 @@ enum Cmd {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
-        /// Decode entries as openraft 0.10 entries (default type config:
-        /// `u64` node ids and terms) and show log id and payload kind.
-        #[cfg(feature = "openraft-010")]
+        /// Decode entries as the openraft line the chunk tag names
+        /// (default type config: `u64` node ids and terms) and show log id
+        /// and payload kind.
+        #[cfg(any(feature = "openraft-010", feature = "openraft-09"))]
         #[arg(long)]
         decode: bool,
         /// Read even though a live process holds the directory lock.
@@ -129,11 +131,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             from,
             to,
             format,
-            #[cfg(feature = "openraft-010")]
+            #[cfg(any(feature = "openraft-010", feature = "openraft-09"))]
             decode,
             force_read,
         } => {
-            #[cfg(not(feature = "openraft-010"))]
+            #[cfg(not(any(feature = "openraft-010", feature = "openraft-09")))]
             let decode = false;
             let _lock = read_lock(&dir, force_read)?;
             dump(&dir, from, to, format, decode)
@@ -239,6 +241,10 @@ fn file_name(p: &Path) -> String {
 fn stat(r: &Report, as_json: bool) {
     let state = r.state.as_ref();
     let disk: u64 = r.chunks.iter().map(|c| c.bytes).sum();
+    // Every chunk carries the same tag (open refuses otherwise).
+    let openraft = Openraft::for_tag(r.chunks.iter().find_map(|c| c.tag.as_deref()));
+    let vote = |b: &[u8]| openraft.and_then(|o| o.vote(b)).unwrap_or_else(|| hex(b));
+    let log_id = |b: &[u8]| openraft.and_then(|o| o.log_id(b)).unwrap_or_else(|| hex(b));
     if as_json {
         let chunks: Vec<_> = r
             .chunks
@@ -254,7 +260,7 @@ fn stat(r: &Report, as_json: bool) {
             "chunks": chunks,
             "bytes_on_disk": disk,
             "state": state.map(|s| json!({
-                "vote": s.vote.as_deref().map(hex), "committed": s.committed.as_deref().map(hex),
+                "vote": s.vote.as_deref().map(vote), "committed": s.committed.as_deref().map(log_id),
                 "first_index": s.first_index, "last_index": s.last_index,
                 "purged_index": s.purged_index(), "entries": s.entry_count(),
             })),
@@ -285,8 +291,8 @@ fn stat(r: &Report, as_json: bool) {
             );
             println!("  last index {:?}", s.last_index);
             println!("  purged     {:?}", s.purged_index());
-            println!("  vote       {}", s.vote.as_deref().map_or("none".into(), hex));
-            println!("  committed  {}", s.committed.as_deref().map_or("none".into(), hex));
+            println!("  vote       {}", s.vote.as_deref().map_or("none".into(), vote));
+            println!("  committed  {}", s.committed.as_deref().map_or("none".into(), log_id));
         }
         None => println!("log state: unavailable, open would refuse: {}", r.refusal.as_deref().unwrap_or("?")),
     }
@@ -367,7 +373,18 @@ fn dump(dir: &Path, from: Option<u64>, to: Option<u64>, format: Format, decode: 
     let mut write_err = None;
     let files = inspect::chunk_files(dir)?;
     let newest = files.last().map(|(id, _)| *id);
+    let mut undecodable = None;
     for (id, path) in files {
+        let openraft = if decode {
+            let tag = inspect::chunk_tag(&path)?;
+            let o = Openraft::for_tag(tag.as_deref());
+            if o.is_none() && undecodable.is_none() {
+                undecodable = Some(tag.unwrap_or_default());
+            }
+            o
+        } else {
+            None
+        };
         let c = inspect::scan_chunk(id, &path, Some(id) == newest, &mut problems, |rec: &RecordInfo, body: &[u8]| {
             if write_err.is_some() {
                 return;
@@ -379,7 +396,10 @@ fn dump(dir: &Path, from: Option<u64>, to: Option<u64>, format: Format, decode: 
                 }
             }
             let kind = rec.kind.map_or("unreadable", |k| k.name());
-            let decoded = if decode && rec.crc_ok && body.len() > 8 { decode_entry(&body[8..]) } else { None };
+            let decoded = match openraft {
+                Some(o) if rec.crc_ok && rec.kind == Some(RecordKind::Entry) && body.len() > 8 => o.entry(&body[8..]),
+                _ => None,
+            };
             let r = match format {
                 Format::Text => writeln!(
                     out,
@@ -405,6 +425,9 @@ fn dump(dir: &Path, from: Option<u64>, to: Option<u64>, format: Format, decode: 
         bar.inc(c.bytes);
     }
     bar.finish_and_clear();
+    if let Some(tag) = undecodable {
+        eprintln!("warning: entries of chunk tag {tag:?} are not openraft entries this build knows; not decoded");
+    }
     if let Some(e) = write_err {
         // A closed pipe (`| head`) is not an error worth a message.
         if e.kind() != std::io::ErrorKind::BrokenPipe {
@@ -416,24 +439,96 @@ fn dump(dir: &Path, from: Option<u64>, to: Option<u64>, format: Format, decode: 
     Ok(if problems.is_empty() { 0 } else { 2 })
 }
 
+/// An openraft line, named by a chunk tag, whose blobs this build decodes
+/// with openraft's default type config (`u64` terms and node ids), printed
+/// as that line prints them. Tags of other lines or codecs get `None`,
+/// and their blobs are shown raw.
+#[derive(Clone, Copy)]
+enum Openraft {
+    #[cfg(feature = "openraft-010")]
+    V010,
+    #[cfg(feature = "openraft-09")]
+    V09,
+}
+
 #[cfg(feature = "openraft-010")]
-fn decode_entry(payload: &[u8]) -> Option<String> {
-    openraft::declare_raft_types!(DefaultConfig);
-    type LogIdOf = openraft::type_config::alias::LogIdOf<DefaultConfig>;
-    // An entry is `{ log_id, payload }`; the payload enum's variant index
-    // follows the log id.
-    let ((log_id, variant), _): ((LogIdOf, u32), usize) =
-        bincode::serde::decode_from_slice(payload, bincode::config::standard()).ok()?;
+mod v010 {
+    openraft::declare_raft_types!(pub DefaultConfig);
+    pub type LogId = openraft::type_config::alias::LogIdOf<DefaultConfig>;
+    pub type Vote = openraft::type_config::alias::VoteOf<DefaultConfig>;
+}
+
+// A build without either openraft line has no variant to decode with.
+#[cfg_attr(not(any(feature = "openraft-010", feature = "openraft-09")), allow(unused_variables))]
+impl Openraft {
+    fn for_tag(tag: Option<&str>) -> Option<Openraft> {
+        let tag = tag?;
+        #[cfg(feature = "openraft-010")]
+        if tag == chunklog::openraft_v010::tag::<chunklog::codec::Bincode2>() {
+            return Some(Openraft::V010);
+        }
+        #[cfg(feature = "openraft-09")]
+        if tag == chunklog::v09::tag::<chunklog::codec::Bincode2>() {
+            return Some(Openraft::V09);
+        }
+        None
+    }
+
+    /// `log_id=… payload=…` of an entry's encoding.
+    fn entry(self, bytes: &[u8]) -> Option<String> {
+        match self {
+            #[cfg(feature = "openraft-010")]
+            Openraft::V010 => prefix::<v010::LogId>(bytes).map(entry_line),
+            #[cfg(feature = "openraft-09")]
+            Openraft::V09 => prefix::<openraft09::LogId<u64>>(bytes).map(entry_line),
+        }
+    }
+
+    /// A saved vote, as openraft prints it.
+    fn vote(self, blob: &[u8]) -> Option<String> {
+        match self {
+            #[cfg(feature = "openraft-010")]
+            Openraft::V010 => whole::<v010::Vote>(blob),
+            #[cfg(feature = "openraft-09")]
+            Openraft::V09 => whole::<openraft09::Vote<u64>>(blob),
+        }
+    }
+
+    /// A saved log id (the committed one), as openraft prints it.
+    fn log_id(self, blob: &[u8]) -> Option<String> {
+        match self {
+            #[cfg(feature = "openraft-010")]
+            Openraft::V010 => whole::<v010::LogId>(blob),
+            #[cfg(feature = "openraft-09")]
+            Openraft::V09 => whole::<openraft09::LogId<u64>>(blob),
+        }
+    }
+}
+
+/// An entry's log id and payload kind. An entry is `{ log_id, payload }`;
+/// the payload enum's variant index follows the log id (blank, normal,
+/// membership on both lines).
+#[cfg(any(feature = "openraft-010", feature = "openraft-09"))]
+fn entry_line((log_id, variant): (impl std::fmt::Display, u32)) -> String {
     let kind = match variant {
         0 => "blank",
         1 => "normal",
         2 => "membership",
         _ => "unknown",
     };
-    Some(format!("log_id={log_id} payload={kind}"))
+    format!("log_id={log_id} payload={kind}")
 }
 
-#[cfg(not(feature = "openraft-010"))]
-fn decode_entry(_payload: &[u8]) -> Option<String> {
-    None
+/// A value of type `T` that fills all of `blob`, displayed.
+#[cfg(any(feature = "openraft-010", feature = "openraft-09"))]
+fn whole<T: serde::de::DeserializeOwned + std::fmt::Display>(blob: &[u8]) -> Option<String> {
+    use chunklog::codec::Codec;
+    chunklog::codec::Bincode2::decode::<T>(blob).ok().map(|v| v.to_string())
+}
+
+/// A value of type `T` followed by an enum's variant index, at the start
+/// of `bytes`.
+#[cfg(any(feature = "openraft-010", feature = "openraft-09"))]
+fn prefix<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<(T, u32)> {
+    bincode::serde::decode_from_slice(bytes, bincode::config::standard()).ok().map(|(v, _)| v)
 }
