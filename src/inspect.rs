@@ -2,7 +2,15 @@
 //! `chunklog` command: every frame and CRC of every chunk, what open would
 //! repair or refuse, and the repair itself.
 //!
-//! Nothing here writes to the directory except [`repair`].
+//! Nothing here writes to the directory except [`repair`]: every other
+//! function opens files read-only and creates nothing (not even `LOCK`),
+//! so a read-only copy of a directory can be inspected.
+//!
+//! Preallocated space is not damage: the newest chunk is grown in zeros
+//! ahead of its data, and every unclean stop (SIGKILL, OOM kill, power
+//! loss) leaves those zeros after the last record. They are reported as
+//! [`ChunkReport::preallocated`] and [`RepairAction::TrimPreallocated`],
+//! never as a [`Problem`] or a record.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -48,6 +56,10 @@ pub struct ChunkReport {
     pub records: BTreeMap<String, u64>,
     /// Lowest and highest entry index among its valid entry records.
     pub entries: Option<(u64, u64)>,
+    /// Preallocated space at the end of the newest chunk: `(offset, bytes)`
+    /// of the zeros after its last record (or after its trailer) that no
+    /// record reached. Not damage, and not part of any record.
+    pub preallocated: Option<(u64, u64)>,
 }
 
 /// A problem found in a directory.
@@ -111,16 +123,25 @@ pub struct Report {
 }
 
 impl Report {
-    /// 0: clean; 1: only problems the tail repair fixes; 2: damage open
-    /// refuses or a read would hit. (3, usage or I/O errors, is the tool's.)
+    /// 0: clean (preallocated space at the tail is clean: it is what every
+    /// unclean stop leaves); 1: only problems the tail repair fixes; 2:
+    /// damage open refuses or a read would hit. (3, usage or I/O errors,
+    /// is the tool's.)
     pub fn exit_code(&self) -> i32 {
         if self.refusal.is_some() || self.problems.iter().any(|p| !p.repairable) {
             2
-        } else if !self.problems.is_empty() || !self.repairs.is_empty() {
+        } else if !self.problems.is_empty() || self.damage_repairs().next().is_some() {
             1
         } else {
             0
         }
+    }
+
+    /// The repairs that drop bytes that were written (a torn record, a
+    /// chunk never completely created): every repair but giving back
+    /// preallocated space.
+    pub fn damage_repairs(&self) -> impl Iterator<Item = &RepairAction> {
+        self.repairs.iter().filter(|r| !matches!(r, RepairAction::TrimPreallocated { .. }))
     }
 }
 
@@ -132,9 +153,10 @@ pub fn chunk_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     Ok(ids.into_iter().map(|id| (id, chunk::chunk_path(dir, id))).collect())
 }
 
-/// Takes the directory lock without creating anything: `Ok(None)` if the
-/// directory has no `LOCK` file (no store ever opened it), [`Error::Locked`]
-/// if a live store holds it.
+/// Takes the directory lock for a repair, without creating anything:
+/// `Ok(None)` if the directory has no `LOCK` file (no store ever opened
+/// it), [`Error::Locked`] if a live store holds it. Opens `LOCK` for
+/// writing: use [`lock_shared`] to only read.
 pub fn lock(dir: &Path) -> Result<Option<DirLock>> {
     if !dir.join(crate::io::LOCK_FILE).exists() {
         return Ok(None);
@@ -145,18 +167,51 @@ pub fn lock(dir: &Path) -> Result<Option<DirLock>> {
     })
 }
 
+/// Takes a shared lock of `dir` for reading it, writing nothing: `LOCK` is
+/// opened read-only and never created, so a read-only directory (or a copy
+/// without `LOCK`) can be read. `Ok(None)` if there is no `LOCK` file (no
+/// store ever opened the directory); [`Error::Locked`] if a live store
+/// holds it. Holding it keeps a store from opening the directory while it
+/// is read; any number of readers can hold it at once.
+pub fn lock_shared(dir: &Path) -> Result<Option<DirLock>> {
+    let path = dir.join(crate::io::LOCK_FILE);
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("open", path, e)),
+    };
+    match file.try_lock_shared() {
+        Ok(()) => Ok(Some(Box::new(file))),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked { dir: dir.to_path_buf() }),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", path, e)),
+    }
+}
+
+/// The tag in a chunk file's header, when the header is readable.
+pub fn chunk_tag(path: &Path) -> Result<Option<String>> {
+    let file = StdVfs.open_read(path).map_err(|e| Error::io("open", path, e))?;
+    let mut r = ChunkReader::new(&*file, path)?;
+    Ok(format::decode_header(r.bytes(0, format::HEADER_LEN)?).ok().map(|h| h.tag))
+}
+
 /// Reads every frame of a chunk file, keeping going past damage: a frame
 /// whose header is intact but whose CRC fails is reported and skipped by
 /// its length; unreadable bytes are reported as one stretch up to the next
 /// valid frame. `visit` sees each record with its body (empty for damage).
 /// Problems are appended to `problems` (all marked not repairable).
+///
+/// In the `newest` chunk, zeros from after a valid record (or after the
+/// trailer) to the end of the file are preallocated space, as open judges
+/// them: reported in [`ChunkReport::preallocated`], neither visited nor a
+/// problem. In any other chunk they are a problem.
 pub fn scan_chunk(
     id: u64,
     path: &Path,
+    newest: bool,
     problems: &mut Vec<Problem>,
     mut visit: impl FnMut(&RecordInfo, &[u8]),
 ) -> Result<ChunkReport> {
-    let file = StdVfs.open(path).map_err(|e| Error::io("open", path, e))?;
+    let file = StdVfs.open_read(path).map_err(|e| Error::io("open", path, e))?;
     let mut r = ChunkReader::new(&*file, path)?;
     let mut report = ChunkReport { id, path: path.to_path_buf(), bytes: r.len, ..ChunkReport::default() };
     let mut problem = |offset: u64, what: String| {
@@ -185,6 +240,10 @@ pub fn scan_chunk(
                 (RecordInfo { chunk: id, offset: off, len, kind: Some(kind), index: None, crc_ok: false }, Vec::new())
             }
             Err(e) => {
+                if newest && !report.records.is_empty() && r.all_zero(off, r.len)? {
+                    report.preallocated = Some((off, r.len - off));
+                    break;
+                }
                 let found = r.next_valid_frame(off + 1, r.len)?;
                 let end = found.unwrap_or(r.len);
                 let zeros = r.bytes(off, (end - off) as usize)?.iter().all(|&b| b == 0);
@@ -209,9 +268,19 @@ pub fn scan_chunk(
             }
             if kind == RecordKind::Footer {
                 let trailer = r.bytes(off, format::TRAILER_LEN)?;
-                if format::decode_trailer(trailer) == Some(info.offset) && off + format::TRAILER_LEN as u64 == r.len {
-                    report.sealed = true;
-                    break;
+                let end = off + format::TRAILER_LEN as u64;
+                if format::decode_trailer(trailer) == Some(info.offset) && end <= r.len {
+                    if end == r.len {
+                        report.sealed = true;
+                        break;
+                    }
+                    // Sealed, but its preallocated space was not given back
+                    // before the process stopped.
+                    if newest && r.all_zero(end, r.len)? {
+                        report.sealed = true;
+                        report.preallocated = Some((end, r.len - end));
+                        break;
+                    }
                 }
             }
         }
@@ -223,8 +292,10 @@ pub fn scan_chunk(
 /// and the verdict of a replay (what open would recover, repair or refuse).
 pub fn check(dir: &Path, mut progress: impl FnMut(u64)) -> Result<Report> {
     let mut report = Report::default();
-    for (id, path) in chunk_files(dir)? {
-        let c = scan_chunk(id, &path, &mut report.problems, |_, _| {})?;
+    let files = chunk_files(dir)?;
+    let newest = files.last().map(|(id, _)| *id);
+    for (id, path) in files {
+        let c = scan_chunk(id, &path, Some(id) == newest, &mut report.problems, |_, _| {})?;
         progress(c.bytes);
         report.chunks.push(c);
     }
@@ -266,9 +337,11 @@ fn action(r: &Repair) -> RepairAction {
 }
 
 /// Applies exactly the tail repair open would apply, and nothing more,
-/// first copying the bytes it drops to `<chunk>.broken`. Refuses (with
+/// first copying the bytes it drops to `<chunk>.broken` and making that
+/// copy durable (file and directory) before anything is cut. Preallocated
+/// space is given back without a copy: it holds no data. Refuses (with
 /// open's error) if the damage is not at the tail. With `dry_run`, only
-/// returns what it would do.
+/// returns what it would do. Take [`lock`] first.
 pub fn repair(dir: &Path, dry_run: bool) -> Result<Vec<RepairAction>> {
     let rec = recovery::recover_dir(&StdVfs, dir, None)?;
     if !dry_run {

@@ -3,12 +3,18 @@
 //! Exit status: 0 clean; 1 only a tail problem that `repair` (and open)
 //! fixes; 2 damage that open refuses or a read would hit; 3 a usage or I/O
 //! error (or a live process holds the directory).
+//!
+//! Preallocated space (zeros after the newest chunk's last record, which
+//! every unclean stop leaves) is clean: reported as such, never as damage
+//! or as a record. `stat`, `check` and `dump` open every file read-only
+//! and create nothing, so they work on a read-only copy of a directory.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use chunklog::format::RecordKind;
 use chunklog::inspect::{self, Problem, RecordInfo, RepairAction, Report};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
@@ -34,7 +40,8 @@ enum Cmd {
         force_read: bool,
     },
     /// Verify every frame, CRC, header, footer and the index continuity;
-    /// writes nothing. Exit 0 clean, 1 repairable tail, 2 corruption.
+    /// writes nothing. Exit 0 clean (preallocated space at the tail is
+    /// clean), 1 repairable torn tail, 2 corruption.
     Check {
         /// The log directory.
         dir: PathBuf,
@@ -58,9 +65,10 @@ enum Cmd {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
-        /// Decode entries as openraft 0.10 entries (default type config:
-        /// `u64` node ids and terms) and show log id and payload kind.
-        #[cfg(feature = "openraft-010")]
+        /// Decode entries as the openraft line the chunk tag names
+        /// (default type config: `u64` node ids and terms) and show log id
+        /// and payload kind.
+        #[cfg(any(feature = "openraft-010", feature = "openraft-09"))]
         #[arg(long)]
         decode: bool,
         /// Read even though a live process holds the directory lock.
@@ -68,7 +76,8 @@ enum Cmd {
         force_read: bool,
     },
     /// Apply exactly the tail repair open would apply, saving the dropped
-    /// bytes to `<chunk>.broken`; refuse if the damage is not at the tail.
+    /// bytes to `<chunk>.broken` (preallocated zeros are given back, not
+    /// saved); refuse if the damage is not at the tail.
     Repair {
         /// The log directory.
         dir: PathBuf,
@@ -104,13 +113,13 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.cmd {
         Cmd::Stat { dir, json, force_read } => {
-            let _lock = take_lock(&dir, force_read)?;
+            let _lock = read_lock(&dir, force_read)?;
             let report = inspect::check(&dir, |_| {})?;
             stat(&report, json);
             Ok(0)
         }
         Cmd::Check { dir, json, force_read } => {
-            let _lock = take_lock(&dir, force_read)?;
+            let _lock = read_lock(&dir, force_read)?;
             let bar = progress(&dir)?;
             let report = inspect::check(&dir, |n| bar.inc(n))?;
             bar.finish_and_clear();
@@ -122,17 +131,17 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             from,
             to,
             format,
-            #[cfg(feature = "openraft-010")]
+            #[cfg(any(feature = "openraft-010", feature = "openraft-09"))]
             decode,
             force_read,
         } => {
-            #[cfg(not(feature = "openraft-010"))]
+            #[cfg(not(any(feature = "openraft-010", feature = "openraft-09")))]
             let decode = false;
-            let _lock = take_lock(&dir, force_read)?;
+            let _lock = read_lock(&dir, force_read)?;
             dump(&dir, from, to, format, decode)
         }
         Cmd::Repair { dir, dry_run } => {
-            let _lock = take_lock(&dir, false)?;
+            let _lock = repair_lock(&dir)?;
             match inspect::repair(&dir, dry_run) {
                 Ok(actions) if actions.is_empty() => {
                     println!("nothing to repair: {} opens as it is", dir.display());
@@ -153,7 +162,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                                 if dry_run { String::new() } else { format!(" (saved to {}.broken)", path.display()) }
                             ),
                             RepairAction::TrimPreallocated { path, at, bytes } => println!(
-                                "{verb} give back {bytes} bytes of preallocated space of {} from byte {at} (not damage)",
+                                "{verb} give back {bytes} bytes of preallocated space of {} from byte {at} \
+                                 (not damage: zeros no record reached, nothing to save)",
                                 path.display()
                             ),
                         }
@@ -171,9 +181,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-fn take_lock(dir: &Path, force_read: bool) -> anyhow::Result<Option<chunklog::io::DirLock>> {
+/// The shared lock of a command that only reads: refuses while a live
+/// store holds the directory (unless `force_read`), creates and writes
+/// nothing. A `LOCK` file this process cannot open or lock cannot tell
+/// whether a store is live; reading goes on with a warning, as reading
+/// changes nothing.
+fn read_lock(dir: &Path, force_read: bool) -> anyhow::Result<Option<chunklog::io::DirLock>> {
     anyhow::ensure!(dir.is_dir(), "{} is not a directory", dir.display());
-    match inspect::lock(dir) {
+    match inspect::lock_shared(dir) {
         Ok(l) => Ok(l),
         Err(chunklog::Error::Locked { .. }) if force_read => {
             eprintln!("warning: a live process holds {}; reading anyway (--force-read)", dir.display());
@@ -183,6 +198,22 @@ fn take_lock(dir: &Path, force_read: bool) -> anyhow::Result<Option<chunklog::io
             "a live process holds the lock on {}; stop it first, or pass --force-read to read anyway",
             dir.display()
         ),
+        Err(e @ chunklog::Error::Io { .. }) => {
+            eprintln!("warning: cannot tell whether a live process holds {} ({e}); reading anyway", dir.display());
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The exclusive lock `repair` needs before it changes anything.
+fn repair_lock(dir: &Path) -> anyhow::Result<Option<chunklog::io::DirLock>> {
+    anyhow::ensure!(dir.is_dir(), "{} is not a directory", dir.display());
+    match inspect::lock(dir) {
+        Ok(l) => Ok(l),
+        Err(chunklog::Error::Locked { .. }) => {
+            anyhow::bail!("a live process holds the lock on {}; stop it first", dir.display())
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -210,6 +241,10 @@ fn file_name(p: &Path) -> String {
 fn stat(r: &Report, as_json: bool) {
     let state = r.state.as_ref();
     let disk: u64 = r.chunks.iter().map(|c| c.bytes).sum();
+    // Every chunk carries the same tag (open refuses otherwise).
+    let openraft = Openraft::for_tag(r.chunks.iter().find_map(|c| c.tag.as_deref()));
+    let vote = |b: &[u8]| openraft.and_then(|o| o.vote(b)).unwrap_or_else(|| hex(b));
+    let log_id = |b: &[u8]| openraft.and_then(|o| o.log_id(b)).unwrap_or_else(|| hex(b));
     if as_json {
         let chunks: Vec<_> = r
             .chunks
@@ -217,14 +252,15 @@ fn stat(r: &Report, as_json: bool) {
             .map(|c| {
                 json!({"id": c.id, "file": file_name(&c.path), "bytes": c.bytes, "sealed": c.sealed,
                        "tag": c.tag, "records": c.records,
-                       "first_index": c.entries.map(|e| e.0), "last_index": c.entries.map(|e| e.1)})
+                       "first_index": c.entries.map(|e| e.0), "last_index": c.entries.map(|e| e.1),
+                       "preallocated_bytes": c.preallocated.map(|p| p.1)})
             })
             .collect();
         let out = json!({
             "chunks": chunks,
             "bytes_on_disk": disk,
             "state": state.map(|s| json!({
-                "vote": s.vote.as_deref().map(hex), "committed": s.committed.as_deref().map(hex),
+                "vote": s.vote.as_deref().map(vote), "committed": s.committed.as_deref().map(log_id),
                 "first_index": s.first_index, "last_index": s.last_index,
                 "purged_index": s.purged_index(), "entries": s.entry_count(),
             })),
@@ -237,8 +273,9 @@ fn stat(r: &Report, as_json: bool) {
     for c in &r.chunks {
         let range = c.entries.map_or("no entries".to_string(), |(a, b)| format!("entries {a}..={b}"));
         let kinds: Vec<String> = c.records.iter().map(|(k, n)| format!("{k}={n}")).collect();
+        let spare = c.preallocated.map_or(String::new(), |(_, n)| format!("  (of which {n} bytes preallocated)"));
         println!(
-            "  {}  {:>10} bytes  {:<6}  {range:<24}  {}",
+            "  {}  {:>10} bytes  {:<6}  {range:<24}  {}{spare}",
             file_name(&c.path),
             c.bytes,
             if c.sealed { "sealed" } else { "open" },
@@ -254,8 +291,8 @@ fn stat(r: &Report, as_json: bool) {
             );
             println!("  last index {:?}", s.last_index);
             println!("  purged     {:?}", s.purged_index());
-            println!("  vote       {}", s.vote.as_deref().map_or("none".into(), hex));
-            println!("  committed  {}", s.committed.as_deref().map_or("none".into(), hex));
+            println!("  vote       {}", s.vote.as_deref().map_or("none".into(), vote));
+            println!("  committed  {}", s.committed.as_deref().map_or("none".into(), log_id));
         }
         None => println!("log state: unavailable, open would refuse: {}", r.refusal.as_deref().unwrap_or("?")),
     }
@@ -278,8 +315,7 @@ fn check(r: &Report, as_json: bool) {
             .map(|p: &Problem| json!({"file": p.path, "offset": p.offset, "problem": p.what, "repairable": p.repairable}))
             .collect();
         let repairs: Vec<_> = r
-            .repairs
-            .iter()
+            .damage_repairs()
             .map(|a| match a {
                 RepairAction::Cut { path, at, dropped } => json!({"cut": path, "at": at, "dropped": dropped}),
                 RepairAction::Remove { path, bytes } => json!({"remove": path, "bytes": bytes}),
@@ -288,11 +324,20 @@ fn check(r: &Report, as_json: bool) {
                 }
             })
             .collect();
+        let preallocated: Vec<_> =
+            preallocated(r).map(|(path, at, bytes)| json!({"file": path, "at": at, "bytes": bytes})).collect();
         let status = ["clean", "repairable", "corrupt"][code as usize];
-        let out = json!({"status": status, "exit_code": code,
-                         "chunks": r.chunks.len(), "problems": problems, "repairs": repairs, "refusal": r.refusal});
+        let out = json!({"status": status, "exit_code": code, "chunks": r.chunks.len(), "problems": problems,
+                         "repairs": repairs, "preallocated": preallocated, "refusal": r.refusal});
         println!("{out:#}");
         return;
+    }
+    for (path, at, bytes) in preallocated(r) {
+        println!(
+            "{}: newest chunk ends with {bytes} bytes of preallocated space from byte {at} \
+             (not damage: what an unclean stop leaves; open gives it back)",
+            path.display()
+        );
     }
     for p in &r.problems {
         let fix = if p.repairable { "repairable: `chunklog repair` cuts it" } else { "NOT repairable" };
@@ -311,6 +356,14 @@ fn check(r: &Report, as_json: bool) {
     }
 }
 
+/// The preallocated space open would give back: `(chunk, offset, bytes)`.
+fn preallocated(r: &Report) -> impl Iterator<Item = (&Path, u64, u64)> {
+    r.repairs.iter().filter_map(|a| match a {
+        RepairAction::TrimPreallocated { path, at, bytes } => Some((path.as_path(), *at, *bytes)),
+        _ => None,
+    })
+}
+
 fn dump(dir: &Path, from: Option<u64>, to: Option<u64>, format: Format, decode: bool) -> anyhow::Result<u8> {
     let bar = progress(dir)?;
     let out = std::io::stdout();
@@ -318,8 +371,21 @@ fn dump(dir: &Path, from: Option<u64>, to: Option<u64>, format: Format, decode: 
     let mut problems = Vec::new();
     let ranged = from.is_some() || to.is_some();
     let mut write_err = None;
-    for (id, path) in inspect::chunk_files(dir)? {
-        let c = inspect::scan_chunk(id, &path, &mut problems, |rec: &RecordInfo, body: &[u8]| {
+    let files = inspect::chunk_files(dir)?;
+    let newest = files.last().map(|(id, _)| *id);
+    let mut undecodable = None;
+    for (id, path) in files {
+        let openraft = if decode {
+            let tag = inspect::chunk_tag(&path)?;
+            let o = Openraft::for_tag(tag.as_deref());
+            if o.is_none() && undecodable.is_none() {
+                undecodable = Some(tag.unwrap_or_default());
+            }
+            o
+        } else {
+            None
+        };
+        let c = inspect::scan_chunk(id, &path, Some(id) == newest, &mut problems, |rec: &RecordInfo, body: &[u8]| {
             if write_err.is_some() {
                 return;
             }
@@ -330,7 +396,10 @@ fn dump(dir: &Path, from: Option<u64>, to: Option<u64>, format: Format, decode: 
                 }
             }
             let kind = rec.kind.map_or("unreadable", |k| k.name());
-            let decoded = if decode && rec.crc_ok && body.len() > 8 { decode_entry(&body[8..]) } else { None };
+            let decoded = match openraft {
+                Some(o) if rec.crc_ok && rec.kind == Some(RecordKind::Entry) && body.len() > 8 => o.entry(&body[8..]),
+                _ => None,
+            };
             let r = match format {
                 Format::Text => writeln!(
                     out,
@@ -356,6 +425,9 @@ fn dump(dir: &Path, from: Option<u64>, to: Option<u64>, format: Format, decode: 
         bar.inc(c.bytes);
     }
     bar.finish_and_clear();
+    if let Some(tag) = undecodable {
+        eprintln!("warning: entries of chunk tag {tag:?} are not openraft entries this build knows; not decoded");
+    }
     if let Some(e) = write_err {
         // A closed pipe (`| head`) is not an error worth a message.
         if e.kind() != std::io::ErrorKind::BrokenPipe {
@@ -367,24 +439,96 @@ fn dump(dir: &Path, from: Option<u64>, to: Option<u64>, format: Format, decode: 
     Ok(if problems.is_empty() { 0 } else { 2 })
 }
 
+/// An openraft line, named by a chunk tag, whose blobs this build decodes
+/// with openraft's default type config (`u64` terms and node ids), printed
+/// as that line prints them. Tags of other lines or codecs get `None`,
+/// and their blobs are shown raw.
+#[derive(Clone, Copy)]
+enum Openraft {
+    #[cfg(feature = "openraft-010")]
+    V010,
+    #[cfg(feature = "openraft-09")]
+    V09,
+}
+
 #[cfg(feature = "openraft-010")]
-fn decode_entry(payload: &[u8]) -> Option<String> {
-    openraft::declare_raft_types!(DefaultConfig);
-    type LogIdOf = openraft::type_config::alias::LogIdOf<DefaultConfig>;
-    // An entry is `{ log_id, payload }`; the payload enum's variant index
-    // follows the log id.
-    let ((log_id, variant), _): ((LogIdOf, u32), usize) =
-        bincode::serde::decode_from_slice(payload, bincode::config::standard()).ok()?;
+mod v010 {
+    openraft::declare_raft_types!(pub DefaultConfig);
+    pub type LogId = openraft::type_config::alias::LogIdOf<DefaultConfig>;
+    pub type Vote = openraft::type_config::alias::VoteOf<DefaultConfig>;
+}
+
+// A build without either openraft line has no variant to decode with.
+#[cfg_attr(not(any(feature = "openraft-010", feature = "openraft-09")), allow(unused_variables))]
+impl Openraft {
+    fn for_tag(tag: Option<&str>) -> Option<Openraft> {
+        let tag = tag?;
+        #[cfg(feature = "openraft-010")]
+        if tag == chunklog::openraft_v010::tag::<chunklog::codec::Bincode2>() {
+            return Some(Openraft::V010);
+        }
+        #[cfg(feature = "openraft-09")]
+        if tag == chunklog::v09::tag::<chunklog::codec::Bincode2>() {
+            return Some(Openraft::V09);
+        }
+        None
+    }
+
+    /// `log_id=… payload=…` of an entry's encoding.
+    fn entry(self, bytes: &[u8]) -> Option<String> {
+        match self {
+            #[cfg(feature = "openraft-010")]
+            Openraft::V010 => prefix::<v010::LogId>(bytes).map(entry_line),
+            #[cfg(feature = "openraft-09")]
+            Openraft::V09 => prefix::<openraft09::LogId<u64>>(bytes).map(entry_line),
+        }
+    }
+
+    /// A saved vote, as openraft prints it.
+    fn vote(self, blob: &[u8]) -> Option<String> {
+        match self {
+            #[cfg(feature = "openraft-010")]
+            Openraft::V010 => whole::<v010::Vote>(blob),
+            #[cfg(feature = "openraft-09")]
+            Openraft::V09 => whole::<openraft09::Vote<u64>>(blob),
+        }
+    }
+
+    /// A saved log id (the committed one), as openraft prints it.
+    fn log_id(self, blob: &[u8]) -> Option<String> {
+        match self {
+            #[cfg(feature = "openraft-010")]
+            Openraft::V010 => whole::<v010::LogId>(blob),
+            #[cfg(feature = "openraft-09")]
+            Openraft::V09 => whole::<openraft09::LogId<u64>>(blob),
+        }
+    }
+}
+
+/// An entry's log id and payload kind. An entry is `{ log_id, payload }`;
+/// the payload enum's variant index follows the log id (blank, normal,
+/// membership on both lines).
+#[cfg(any(feature = "openraft-010", feature = "openraft-09"))]
+fn entry_line((log_id, variant): (impl std::fmt::Display, u32)) -> String {
     let kind = match variant {
         0 => "blank",
         1 => "normal",
         2 => "membership",
         _ => "unknown",
     };
-    Some(format!("log_id={log_id} payload={kind}"))
+    format!("log_id={log_id} payload={kind}")
 }
 
-#[cfg(not(feature = "openraft-010"))]
-fn decode_entry(_payload: &[u8]) -> Option<String> {
-    None
+/// A value of type `T` that fills all of `blob`, displayed.
+#[cfg(any(feature = "openraft-010", feature = "openraft-09"))]
+fn whole<T: serde::de::DeserializeOwned + std::fmt::Display>(blob: &[u8]) -> Option<String> {
+    use chunklog::codec::Codec;
+    chunklog::codec::Bincode2::decode::<T>(blob).ok().map(|v| v.to_string())
+}
+
+/// A value of type `T` followed by an enum's variant index, at the start
+/// of `bytes`.
+#[cfg(any(feature = "openraft-010", feature = "openraft-09"))]
+fn prefix<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<(T, u32)> {
+    bincode::serde::decode_from_slice(bytes, bincode::config::standard()).ok().map(|(v, _)| v)
 }
