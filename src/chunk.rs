@@ -213,3 +213,12 @@ pub(crate) struct ChunkInfo {
     /// Whether the chunk ends with a footer.
     pub sealed: bool,
 }
+
+/// The chunk appends go to: its id, its size in bytes and its record
+/// count (the engine's copy counts bytes still queued for the disk).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tail {
+    pub id: u64,
+    pub size: u64,
+    pub records: u64,
+}

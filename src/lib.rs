@@ -39,17 +39,14 @@ mod chunk;
 #[cfg(any(feature = "openraft-010", feature = "openraft-09"))]
 pub mod codec;
 mod config;
-mod dirlock;
+mod engine;
 mod error;
-mod flush;
 pub mod format;
-mod handles;
 mod index;
 pub mod inspect;
 pub mod io;
 mod recovery;
 mod state;
-mod store;
 
 #[cfg(feature = "openraft-010")]
 pub mod openraft_v010;
@@ -59,7 +56,6 @@ pub use openraft_v010::{LogReader, LogStore};
 pub mod v09;
 
 pub use config::Config;
+pub use engine::{Callback, ChunkLog, Stats};
 pub use error::{Error, Result};
-pub use flush::Callback;
 pub use state::{LogState, Purged};
-pub use store::{ChunkLog, Stats};

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use crate::chunk::{self, ChunkInfo, ChunkReader, Rest};
+use crate::chunk::{self, ChunkInfo, ChunkReader, Rest, Tail};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::format::{self, Footer, HeaderError, Record, RecordKind};
@@ -30,15 +30,6 @@ pub(crate) enum Repair {
     Trim { path: PathBuf, at: u64, len: u64 },
     /// Remove the newest chunk: it was never completely created.
     Remove { path: PathBuf, len: u64 },
-}
-
-/// The chunk appends go to: its id, its size in bytes and its record
-/// count (the engine's copy counts bytes still queued for the disk).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Tail {
-    pub id: u64,
-    pub size: u64,
-    pub records: u64,
 }
 
 pub(crate) struct Recovered {

@@ -221,7 +221,7 @@ fn dump_decodes_openraft_entries() {
     openraft::declare_raft_types!(TC);
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    // The store is dropped at the end of the block.
+    // The store is closed (its lock released) at the end of the block.
     let forks_held = forks();
     rt.block_on(async {
         let mut s = chunklog::LogStore::<TC>::open(chunklog::Config::new(dir.path())).unwrap();
@@ -234,6 +234,10 @@ fn dump_decodes_openraft_entries() {
         ];
         s.blocking_append(entries).await.unwrap();
         s.get_log_state().await.unwrap();
+        // Dropping an adapter closes in the background; wait for it.
+        let engine = s.engine().clone();
+        drop(s);
+        engine.close().unwrap();
     });
     drop(forks_held);
     let (code, out, _) = run(&["dump", dir.path().to_str().unwrap(), "--decode"]);
@@ -555,7 +559,7 @@ fn stat_decodes_the_openraft_010_vote_and_committed_log_id() {
     openraft::declare_raft_types!(TC);
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    // The store is dropped at the end of the block.
+    // The store is closed (its lock released) at the end of the block.
     let forks_held = forks();
     rt.block_on(async {
         let mut s = chunklog::LogStore::<TC>::open(chunklog::Config::new(dir.path())).unwrap();
@@ -564,6 +568,10 @@ fn stat_decodes_the_openraft_010_vote_and_committed_log_id() {
         s.blocking_append(entries.collect::<Vec<_>>()).await.unwrap();
         s.save_vote(&openraft::Vote::new_committed(2, 7)).await.unwrap();
         s.save_committed(Some(log_id::<TC>(2, 7, 2))).await.unwrap();
+        // Dropping an adapter closes in the background; wait for it.
+        let engine = s.engine().clone();
+        drop(s);
+        engine.close().unwrap();
     });
     drop(forks_held);
     let d = dir.path().to_str().unwrap();
@@ -587,7 +595,7 @@ fn stat_and_dump_decode_an_openraft_09_directory_as_09() {
     openraft09::declare_raft_types!(TC9: D = String, R = String, SnapshotData = std::io::Cursor<Vec<u8>>);
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    // The store is dropped at the end of the block.
+    // The store is closed (its lock released) at the end of the block.
     let forks_held = forks();
     rt.block_on(async {
         let mut s = chunklog::v09::LogStore::<TC9>::open(chunklog::Config::new(dir.path())).unwrap();
@@ -597,6 +605,10 @@ fn stat_and_dump_decode_an_openraft_09_directory_as_09() {
         s.blocking_append(entries).await.unwrap();
         s.save_vote(&Vote::new(3, 1)).await.unwrap();
         s.save_committed(Some(log_id(1, 1, 2))).await.unwrap();
+        // Dropping an adapter closes in the background; wait for it.
+        let engine = s.engine().clone();
+        drop(s);
+        engine.close().unwrap();
     });
     drop(forks_held);
     let d = dir.path().to_str().unwrap();

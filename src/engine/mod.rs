@@ -1,0 +1,345 @@
+//! The engine: [`ChunkLog`] ties the in-memory state, the pipe to the
+//! flush thread and the chunk table together. It knows indexes and bytes
+//! only.
+//!
+//! Layers, one way: this handle (open, close, state, stats) and its write
+//! and read halves (`write.rs`, `read.rs`) use the in-memory state
+//! (`memory.rs`), the pipe (`pipe.rs`) and the chunk table (`table.rs`).
+//! The flush thread (`flush.rs`) and the purge thread (`purge.rs`) see the
+//! pipe, the chunk table, the counters and the files only, never this
+//! handle or its core.
+//!
+//! Lock order: the state lock (`Core::shared`), then the chunk table, then
+//! the queue. The flush and purge threads never hold two of them at once
+//! and hold none during I/O.
+
+mod dirlock;
+mod flush;
+mod handles;
+mod memory;
+mod pipe;
+mod purge;
+mod read;
+mod stats;
+mod table;
+mod write;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use parking_lot::{Mutex, RwLock};
+
+use self::flush::FlushCtx;
+use self::memory::Shared;
+use self::pipe::{Pipe, Queue};
+use self::stats::Counters;
+use self::table::ChunkTable;
+use crate::cache::Cache;
+use crate::chunk::{self, ChunkInfo, Tail};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::format;
+use crate::io::{StdVfs, Vfs};
+use crate::recovery;
+use crate::state::LogState;
+
+pub use self::pipe::Callback;
+pub use self::stats::Stats;
+
+/// Everything the handles share. The flush thread gets a narrow
+/// [`FlushCtx`] instead.
+pub(crate) struct Core {
+    pub cfg: Config,
+    pub shared: RwLock<Shared>,
+    pub pipe: Arc<Pipe>,
+    pub table: Arc<ChunkTable>,
+    pub stats: Arc<Counters>,
+}
+
+/// Stops the flush thread when the last owning handle goes away, and
+/// waits for it unless that would block where it must not.
+struct Worker {
+    core: Arc<Core>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    /// Shut down without waiting ([`ChunkLog::close_in_background`]).
+    detach: AtomicBool,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        dirlock::closing(&self.core.cfg.dir);
+        self.core.pipe.shut_down();
+        let Some(t) = self.thread.lock().take() else { return };
+        // A flush callback dropped the last handle: the thread cannot wait
+        // for itself; it finishes and releases the lock on its own.
+        if self.core.pipe.on_flush_thread() || self.detach.load(Ordering::Relaxed) {
+            return;
+        }
+        if t.join().is_err() {
+            tracing::error!("chunklog flush thread panicked");
+        }
+    }
+}
+
+/// A chunked, CRC-checked, crash-safe log of opaque entries.
+///
+/// - Writes (`append`, `write_vote`, `truncate_after`, `purge`, ...) are
+///   queued in order and visible to reads as soon as the call returns.
+///   They become durable in that same order; [`flush`](Self::flush)
+///   registers a callback fired once everything submitted before it is
+///   durable, and [`sync`](Self::sync) blocks for the same.
+/// - Reads take `&self`; a `ChunkLog` is `Send + Sync` and cheap to clone
+///   (clones share one store). Any number of threads read at once.
+/// - The store stays open (its directory locked, its flush thread
+///   running) until every owning clone is dropped or
+///   [`close`](Self::close)d. Dropping the last one waits for the final
+///   fsync and for pending purge deletions (see
+///   [`close_in_background`](Self::close_in_background) for a drop that
+///   does not wait). A [`non_owning`](Self::non_owning) handle does not
+///   keep the store open.
+///
+/// ```
+/// use chunklog::{ChunkLog, Config};
+/// # fn main() -> Result<(), chunklog::Error> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let log = ChunkLog::open(Config::new(dir.path()))?;
+/// log.append([(1, b"one".as_slice()), (2, b"two".as_slice())])?;
+/// log.save_vote(b"term 1, voted for node 2")?; // durable, with the entries before it
+/// assert_eq!(log.get(2)?.unwrap().as_ref(), b"two");
+/// log.close()?;
+///
+/// let log = ChunkLog::open(Config::new(dir.path()))?;
+/// assert_eq!(log.state().last_index, Some(2));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct ChunkLog {
+    core: Arc<Core>,
+    /// Stops the flush thread when the last owning clone drops; `None` for
+    /// a non-owning handle.
+    worker: Option<Arc<Worker>>,
+}
+
+impl std::fmt::Debug for ChunkLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChunkLog").field("dir", &self.core.cfg.dir).finish_non_exhaustive()
+    }
+}
+
+impl ChunkLog {
+    /// Opens (or creates) the log in `config.dir`: takes the directory
+    /// lock, replays the chunks, repairs a torn tail of the newest chunk,
+    /// and refuses with [`Error::Corruption`] anything else that is damaged.
+    pub fn open(config: Config) -> Result<Self> {
+        Self::open_with_vfs(config, Arc::new(StdVfs))
+    }
+
+    /// [`open`](Self::open) with another file-system layer (fault
+    /// injection, crash simulation).
+    pub fn open_with_vfs(config: Config, vfs: Arc<dyn Vfs>) -> Result<Self> {
+        config.validate()?;
+        let dir = config.dir.clone();
+        create_dir(&*vfs, &dir)?;
+        let lock = dirlock::lock(&*vfs, &dir)?;
+
+        let mut rec = recovery::recover(&*vfs, &config)?;
+        recovery::apply_repairs(&*vfs, &dir, &rec.repairs, false)?;
+        // What was recovered may be in the page cache only (a process
+        // crash keeps unsynced writes readable): make it durable before it
+        // is reported, built on, or a file is created or deleted.
+        make_durable(&*vfs, &dir, &rec.chunks)?;
+
+        let (tail, tail_file) = match rec.tail {
+            Some(t) => {
+                let path = chunk::chunk_path(&dir, t.id);
+                (t, vfs.open(&path).map_err(|e| Error::io("open", &path, e))?)
+            }
+            None => {
+                // No open chunk: start one now, durable before open returns.
+                let last = rec.chunks.keys().next_back().copied().unwrap_or(0);
+                let id = last.checked_add(1).ok_or(Error::OutOfRange {
+                    what: "chunk id",
+                    value: last,
+                    max: u64::MAX - 1,
+                })?;
+                let mut bytes = format::encode_header(id, &config.tag).to_vec();
+                format::encode_checkpoint(&mut bytes, &rec.state);
+                let path = chunk::chunk_path(&dir, id);
+                let file = vfs.create_new(&path).map_err(|e| Error::io("create", &path, e))?;
+                file.write_all_at(&bytes, 0).map_err(|e| Error::io("write", &path, e))?;
+                file.sync_data().map_err(|e| Error::io("fdatasync", &path, e))?;
+                vfs.sync_dir(&dir).map_err(|e| Error::io("fsync directory", &dir, e))?;
+                let size = bytes.len() as u64;
+                rec.chunks.insert(id, ChunkInfo { size, sealed: false });
+                (Tail { id, size, records: 1 }, file)
+            }
+        };
+
+        let stats = Arc::new(Counters::default());
+        for r in &rec.repairs {
+            match r {
+                recovery::Repair::Trim { len, .. } => {
+                    stats.preallocated_bytes_trimmed.fetch_add(*len, Ordering::Relaxed)
+                }
+                recovery::Repair::Cut { dropped, .. } => stats.torn_bytes_cut.fetch_add(*dropped, Ordering::Relaxed),
+                recovery::Repair::Remove { len, .. } => stats.torn_bytes_cut.fetch_add(*len, Ordering::Relaxed),
+            };
+        }
+        let shared = Shared {
+            state: rec.state,
+            index: rec.index,
+            cache: Cache::new(config.cache_max_bytes, config.cache_max_entries),
+            tail,
+        };
+        // Chunks left over from an interrupted purge are deleted by the
+        // first flush round.
+        let leftover_below = shared.index.first_chunk().unwrap_or(tail.id);
+        let purge_below = rec.chunks.keys().next().filter(|&&id| id < leftover_below).map(|_| leftover_below);
+        let pipe = Arc::new(Pipe { queue: Mutex::new(Queue { purge_below, ..Queue::default() }), ..Pipe::default() });
+        let table = Arc::new(ChunkTable::new(&dir, vfs.clone(), rec.chunks, config.open_chunks_max));
+        let ctx = FlushCtx {
+            dir: dir.clone(),
+            vfs,
+            pipe: pipe.clone(),
+            table: table.clone(),
+            stats: stats.clone(),
+            chunk_max_size: config.chunk_max_size,
+            queue_max_bytes: config.flush_queue_max_bytes,
+        };
+        let core = Arc::new(Core { cfg: config, shared: RwLock::new(shared), pipe, table, stats });
+        let thread = std::thread::Builder::new()
+            .name("chunklog-flush".into())
+            .spawn(move || {
+                let _ = ctx.pipe.flush_thread.set(std::thread::current().id());
+                let size = tail.size;
+                let tail = flush::TailFile { id: tail.id, file: tail_file, written: size, allocated: size };
+                flush::run(ctx, tail, lock)
+            })
+            .map_err(|e| Error::io("spawn flush thread", &dir, e))?;
+        let worker = Worker { core: core.clone(), thread: Mutex::new(Some(thread)), detach: AtomicBool::new(false) };
+        Ok(ChunkLog { core, worker: Some(Arc::new(worker)) })
+    }
+
+    /// A handle to the same store that does not keep it open: once every
+    /// owning handle is gone and the store has closed, every call on it
+    /// fails with [`Error::Closed`]. Give these to readers that may
+    /// outlive the writer (openraft's log readers), so that dropping the
+    /// writer frees the directory.
+    pub fn non_owning(&self) -> ChunkLog {
+        ChunkLog { core: self.core.clone(), worker: None }
+    }
+
+    /// `Closed` (or the poisoning error) once the store has closed.
+    fn check_open(&self) -> Result<()> {
+        self.core.pipe.check_open()
+    }
+
+    /// Whether this handle keeps the store open (see [`non_owning`](Self::non_owning)).
+    pub fn is_owning(&self) -> bool {
+        self.worker.is_some()
+    }
+
+    /// Flushes everything, then drops this handle: if it was the last
+    /// owning one, stops the flush thread and releases the directory lock
+    /// before returning.
+    pub fn close(self) -> Result<()> {
+        self.sync()
+    }
+
+    /// Drops this handle without waiting: if it is the last owning one,
+    /// the flush thread flushes what is queued, finishes pending purge
+    /// deletions and releases the directory lock on its own. Use it where
+    /// blocking is not allowed (an async runtime's worker). An `open` of
+    /// the same directory in this process waits for that to finish. Other
+    /// owning handles are not affected: if one of them is the last to go,
+    /// it waits as usual.
+    pub fn close_in_background(self) {
+        let ChunkLog { worker, .. } = self;
+        if let Some(w) = worker.and_then(Arc::into_inner) {
+            w.detach.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// The log directory.
+    pub fn dir(&self) -> &Path {
+        &self.core.cfg.dir
+    }
+
+    /// The configuration the store was opened with.
+    pub fn config(&self) -> &Config {
+        &self.core.cfg
+    }
+
+    /// The current log state, including writes not yet durable. Touches no disk.
+    pub fn state(&self) -> LogState {
+        self.core.shared.read().state.clone()
+    }
+
+    /// Counters and sizes.
+    pub fn stats(&self) -> Stats {
+        let sh = self.core.shared.read();
+        let (chunks, disk_bytes, open_chunk_files) = self.core.table.sizes();
+        let queued_bytes = self.core.pipe.queue.lock().bytes;
+        let s = &self.core.stats;
+        Stats {
+            chunks,
+            disk_bytes,
+            entries: sh.state.entry_count(),
+            first_index: sh.state.first_index,
+            last_index: sh.state.last_index,
+            cache_entries: sh.cache.len(),
+            cache_bytes: sh.cache.bytes(),
+            cache_hits: s.cache_hits.load(Ordering::Relaxed),
+            cache_misses: s.cache_misses.load(Ordering::Relaxed),
+            disk_reads: s.disk_reads.load(Ordering::Relaxed),
+            fsyncs: s.fsyncs.load(Ordering::Relaxed),
+            bytes_written: s.bytes_written.load(Ordering::Relaxed),
+            index_bytes: sh.index.heap_bytes(),
+            queued_bytes,
+            purges_pending: s.purges_pending.load(Ordering::Relaxed),
+            open_chunk_files,
+            preallocated_bytes_trimmed: s.preallocated_bytes_trimmed.load(Ordering::Relaxed),
+            torn_bytes_cut: s.torn_bytes_cut.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether an earlier I/O failure poisoned the store.
+    pub fn is_poisoned(&self) -> bool {
+        self.core.pipe.queue.lock().poisoned.is_some()
+    }
+}
+
+/// Creates the log directory if missing; a new directory's own entry is
+/// made durable in its parent, so a power cut cannot lose the directory
+/// with everything synced inside it.
+fn create_dir(vfs: &dyn Vfs, dir: &Path) -> Result<()> {
+    let existed = vfs.list(dir).is_ok();
+    vfs.create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+    if !existed {
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        vfs.sync_dir(parent).map_err(|e| Error::io("fsync directory", parent, e))?;
+    }
+    Ok(())
+}
+
+/// Makes what recovery read durable: the newest chunk (its records may be
+/// in the page cache only after a process crash), the one before it (its
+/// seal may be too, if the process died between writing it and syncing
+/// it), and the directory.
+fn make_durable(vfs: &dyn Vfs, dir: &Path, chunks: &BTreeMap<u64, ChunkInfo>) -> Result<()> {
+    for &id in chunks.keys().rev().take(2) {
+        let path = chunk::chunk_path(dir, id);
+        let file = vfs.open_read(&path).map_err(|e| Error::io("open", &path, e))?;
+        file.sync_data().map_err(|e| Error::io("fdatasync", &path, e))?;
+    }
+    if !chunks.is_empty() {
+        vfs.sync_dir(dir).map_err(|e| Error::io("fsync directory", dir, e))?;
+    }
+    Ok(())
+}

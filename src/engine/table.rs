@@ -1,0 +1,99 @@
+//! The chunk table: which chunk files exist, how many of their bytes are
+//! durable, and the bounded set of read handles to them.
+//!
+//! The flush thread publishes new chunks and sizes here after each sync,
+//! and the purge thread removes chunks here before it unlinks their files;
+//! readers look chunks up and take their handles under the table's read
+//! lock, so a read never opens a file a purge has already unlinked (a
+//! handle taken before keeps reading the unlinked file).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use super::handles::Handles;
+use crate::chunk::ChunkInfo;
+use crate::error::Result;
+use crate::io::{Vfs, VfsFile};
+
+pub(crate) struct ChunkTable {
+    dir: PathBuf,
+    vfs: Arc<dyn Vfs>,
+    chunks: RwLock<BTreeMap<u64, ChunkInfo>>,
+    handles: Handles,
+}
+
+impl ChunkTable {
+    pub fn new(dir: &Path, vfs: Arc<dyn Vfs>, chunks: BTreeMap<u64, ChunkInfo>, open_max: usize) -> Self {
+        ChunkTable { dir: dir.to_path_buf(), vfs, chunks: RwLock::new(chunks), handles: Handles::new(open_max) }
+    }
+
+    /// A read view: lookups and handles under the table's read lock. Lock
+    /// order: the engine's state lock, then this, then the queue.
+    pub fn view(&self) -> TableView<'_> {
+        TableView { table: self, chunks: self.chunks.read() }
+    }
+
+    /// Records chunks created by a flush, and the durable end and seal of
+    /// every chunk a flush wrote: `(chunk, end, sealed)`.
+    pub fn publish(&self, created: &[u64], written: impl IntoIterator<Item = (u64, u64, bool)>) {
+        let mut chunks = self.chunks.write();
+        for &id in created {
+            chunks.insert(id, ChunkInfo { size: 0, sealed: false });
+        }
+        for (id, end, sealed) in written {
+            if let Some(c) = chunks.get_mut(&id) {
+                c.size = c.size.max(end);
+                c.sealed |= sealed;
+            }
+        }
+    }
+
+    /// Chunk ids below `below`, oldest first.
+    pub fn ids_below(&self, below: u64) -> Vec<u64> {
+        self.chunks.read().range(..below).map(|(&id, _)| id).collect()
+    }
+
+    /// Forgets chunk `id` (and closes its handle) before its file goes.
+    pub fn remove(&self, id: u64) -> Option<ChunkInfo> {
+        let info = self.chunks.write().remove(&id);
+        self.handles.forget(id);
+        info
+    }
+
+    /// Puts back a chunk whose file could not be deleted.
+    pub fn restore(&self, id: u64, info: ChunkInfo) {
+        self.chunks.write().insert(id, info);
+    }
+
+    /// `(chunk files, bytes on disk, files open for reads)`.
+    pub fn sizes(&self) -> (usize, u64, usize) {
+        let chunks = self.chunks.read();
+        (chunks.len(), chunks.values().map(|c| c.size).sum(), self.handles.len())
+    }
+}
+
+/// The table under its read lock.
+pub(crate) struct TableView<'a> {
+    table: &'a ChunkTable,
+    chunks: parking_lot::RwLockReadGuard<'a, BTreeMap<u64, ChunkInfo>>,
+}
+
+impl TableView<'_> {
+    /// Whether chunk `id` is on disk with at least `end` durable bytes.
+    pub fn holds(&self, id: u64, end: u64) -> bool {
+        self.chunks.get(&id).is_some_and(|c| c.size >= end)
+    }
+
+    /// Whether chunk `id` is on disk.
+    pub fn contains(&self, id: u64) -> bool {
+        self.chunks.contains_key(&id)
+    }
+
+    /// The read handle of chunk `id`, which must be on disk.
+    pub fn file(&self, id: u64) -> Result<Arc<dyn VfsFile>> {
+        self.table.handles.get(&*self.table.vfs, &self.table.dir, id)
+    }
+}

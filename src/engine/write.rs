@@ -1,0 +1,318 @@
+//! The write half of [`ChunkLog`]: appends and the other records, flush
+//! callbacks and waiting for room. Every write encodes its record into the
+//! open chunk's queued segment under the state lock and the queue lock,
+//! applies it to the in-memory state, and wakes the flush thread.
+
+use bytes::Bytes;
+
+use super::ChunkLog;
+use super::memory::Shared;
+use super::pipe::{Callback, Queue, Segment, fire};
+use crate::chunk::Tail;
+use crate::error::{Error, Result};
+use crate::format::{self, RecordKind};
+use crate::index::Slot;
+
+impl ChunkLog {
+    /// Appends entries `(index, payload)`. Each index must follow the last
+    /// one (any index is accepted first in an empty, never purged log).
+    /// The entries are readable when this returns and durable once a
+    /// later [`flush`](Self::flush) callback fires. Blocks while the flush
+    /// queue is over `flush_queue_max_bytes`.
+    ///
+    /// On [`Error::NonConsecutive`] the entries before the offending one
+    /// are appended and the rest are not.
+    pub fn append<I, B>(&self, entries: I) -> Result<()>
+    where
+        I: IntoIterator<Item = (u64, B)>,
+        B: AsRef<[u8]>,
+    {
+        self.wait_for_room()?;
+        let mut sh = self.core.shared.write();
+        let mut q = self.core.pipe.queue.lock();
+        q.check()?;
+        let mut queued = false;
+        let result = (|| {
+            for (index, payload) in entries {
+                let payload = payload.as_ref();
+                check_len(payload.len())?;
+                if index == u64::MAX {
+                    return Err(Error::OutOfRange { what: "entry index", value: index, max: u64::MAX - 1 });
+                }
+                if let Some(next) = sh.state.next_index()
+                    && index != next
+                {
+                    return Err(Error::NonConsecutive { expected: next, got: index });
+                }
+                let (offset, len) = self.enqueue(&mut sh, &mut q, |buf| format::encode_entry(buf, index, payload))?;
+                let chunk = sh.tail.id;
+                sh.index.push(index, Slot { chunk, offset, len });
+                let _ = sh.state.apply_entry(index); // consecutiveness checked above
+                sh.cache.insert(index, payload);
+                queued = true;
+            }
+            Ok(())
+        })();
+        drop(q);
+        drop(sh);
+        if queued {
+            self.core.pipe.work_cv.notify_one();
+        }
+        result
+    }
+
+    /// Queues a new vote. Durable once a later flush fires; see
+    /// [`save_vote`](Self::save_vote) for the blocking form.
+    pub fn write_vote(&self, vote: &[u8]) -> Result<()> {
+        check_len(vote.len())?;
+        self.write(
+            |sh| sh.state.vote = Some(Bytes::copy_from_slice(vote)),
+            |buf| format::encode_frame(buf, RecordKind::Vote, &[vote]),
+        )
+    }
+
+    /// Saves a vote and returns once it (and everything before it) is
+    /// durable. From a flush callback it fails with
+    /// [`Error::FromCallback`] before writing anything.
+    pub fn save_vote(&self, vote: &[u8]) -> Result<()> {
+        self.refuse_on_flush_thread("save_vote")?;
+        self.write_vote(vote)?;
+        self.sync()
+    }
+
+    /// Queues a new committed marker (`None` clears it): a record in the
+    /// same ordered stream, durable with the next flush. (Raft does not need
+    /// it durable at once; a restarted node re-applies up to it.)
+    pub fn save_committed(&self, committed: Option<&[u8]>) -> Result<()> {
+        check_len(committed.map_or(0, <[u8]>::len))?;
+        self.write(
+            |sh| sh.state.committed = committed.map(Bytes::copy_from_slice),
+            |buf| format::encode_opt_blob(buf, RecordKind::Committed, committed),
+        )
+    }
+
+    /// Queues a new user metadata blob (`None` clears it). It is kept in
+    /// every checkpoint and returned in [`LogState::user_meta`].
+    pub fn save_user_meta(&self, meta: Option<&[u8]>) -> Result<()> {
+        check_len(meta.map_or(0, <[u8]>::len))?;
+        self.write(
+            |sh| sh.state.user_meta = meta.map(Bytes::copy_from_slice),
+            |buf| format::encode_opt_blob(buf, RecordKind::UserMeta, meta),
+        )
+    }
+
+    /// Deletes every entry after `index` (`None`: every entry). Entries
+    /// at or below the purge point cannot be truncated. A no-op when
+    /// nothing lies after `index`.
+    pub fn truncate_after(&self, index: Option<u64>) -> Result<()> {
+        let mut sh = self.core.shared.write();
+        if let Some(p) = sh.state.purged_index()
+            && index.is_none_or(|i| i < p)
+        {
+            return Err(Error::TruncateBelowPurged { index, purged: p });
+        }
+        let Some(last) = sh.state.last_index else { return Ok(()) };
+        if index.is_some_and(|i| i >= last) {
+            return Ok(());
+        }
+        let mut q = self.core.pipe.queue.lock();
+        q.check()?;
+        self.enqueue(&mut sh, &mut q, |buf| format::encode_truncate(buf, index))?;
+        sh.state.apply_truncate(index);
+        sh.index.truncate_after(index);
+        sh.cache.truncate_after(index);
+        drop(q);
+        drop(sh);
+        self.core.pipe.work_cv.notify_one();
+        Ok(())
+    }
+
+    /// Deletes every entry up to and including `index`, remembering `meta`
+    /// (an opaque id of the purge point). Purging past the last entry is
+    /// allowed: the log then continues at `index + 1`. A no-op unless
+    /// `index` is above the current purge point. Chunk files whose entries
+    /// are all purged are deleted by a background thread once the purge
+    /// record is durable (appends never wait for the unlinks); dropping the
+    /// last handle waits for those deletions.
+    pub fn purge(&self, index: u64, meta: &[u8]) -> Result<()> {
+        check_len(meta.len())?;
+        let mut sh = self.core.shared.write();
+        if sh.state.purged_index().is_some_and(|p| p >= index) {
+            return Ok(());
+        }
+        let mut q = self.core.pipe.queue.lock();
+        q.check()?;
+        self.enqueue(&mut sh, &mut q, |buf| format::encode_purge(buf, index, meta))?;
+        sh.state.apply_purge(index, Bytes::copy_from_slice(meta));
+        sh.index.purge_upto(index);
+        sh.cache.purge_upto(index);
+        let below = sh.index.first_chunk().unwrap_or(sh.tail.id);
+        q.purge_below = Some(q.purge_below.map_or(below, |b| b.max(below)));
+        drop(q);
+        drop(sh);
+        self.core.pipe.work_cv.notify_one();
+        Ok(())
+    }
+
+    /// Registers `callback`, fired from the flush thread once everything
+    /// submitted before this call is durable (or with the error that made
+    /// that impossible). Callbacks fire in registration order, failures
+    /// included; once the store has closed, a callback fires at once on the
+    /// caller's thread with [`Error::Closed`] (or the poisoning error).
+    ///
+    /// A callback runs on the flush thread and holds up every later flush
+    /// while it runs: keep it short (send on a channel, wake a task). It
+    /// may append, write and read, and drop the last handle; a panic in it
+    /// is caught and logged. Calls that would wait for the flush thread
+    /// (`sync`, `save_vote`, an `append` into a full queue) fail in it
+    /// with [`Error::FromCallback`].
+    pub fn flush(&self, callback: Callback) {
+        let mut q = self.core.pipe.queue.lock();
+        if q.stopped {
+            let err = q.check().err().unwrap_or(Error::Closed);
+            drop(q);
+            fire(callback, Err(err));
+            return;
+        }
+        q.callbacks.push(callback);
+        drop(q);
+        self.core.pipe.work_cv.notify_one();
+    }
+
+    /// Blocks until everything submitted before this call is durable.
+    /// From a flush callback it fails with [`Error::FromCallback`].
+    pub fn sync(&self) -> Result<()> {
+        self.refuse_on_flush_thread("sync")?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.flush(Box::new(move |r| {
+            let _ = tx.send(r);
+        }));
+        rx.recv().unwrap_or(Err(Error::Closed))
+    }
+
+    /// Whether the flush queue is below `flush_queue_max_bytes`, so that
+    /// an [`append`](Self::append) would not wait for room.
+    pub fn has_room(&self) -> bool {
+        self.core.pipe.queue.lock().bytes < self.core.cfg.flush_queue_max_bytes
+    }
+
+    /// Fires `callback` once the flush queue is below its limit: at once
+    /// on this thread if it is, otherwise from the flush thread when a
+    /// flush makes room (with an error if the store is poisoned or closes
+    /// first). An async caller awaits this instead of blocking in `append`.
+    pub fn when_room(&self, callback: Callback) {
+        let mut q = self.core.pipe.queue.lock();
+        let now = match q.check() {
+            Err(e) => Some(Err(e)),
+            Ok(()) if q.bytes < self.core.cfg.flush_queue_max_bytes => Some(Ok(())),
+            Ok(()) => None,
+        };
+        match now {
+            Some(r) => {
+                drop(q);
+                fire(callback, r);
+            }
+            None => q.room_waiters.push(callback),
+        }
+    }
+
+    fn refuse_on_flush_thread(&self, op: &'static str) -> Result<()> {
+        if self.core.pipe.on_flush_thread() {
+            return Err(Error::FromCallback { op });
+        }
+        Ok(())
+    }
+
+    /// Queues one non-entry record and applies it to the in-memory state.
+    fn write(&self, apply: impl FnOnce(&mut Shared), encode: impl FnOnce(&mut Vec<u8>) -> usize) -> Result<()> {
+        let mut sh = self.core.shared.write();
+        let mut q = self.core.pipe.queue.lock();
+        q.check()?;
+        self.enqueue(&mut sh, &mut q, encode)?;
+        apply(&mut sh);
+        drop(q);
+        drop(sh);
+        self.core.pipe.work_cv.notify_one();
+        Ok(())
+    }
+
+    fn wait_for_room(&self) -> Result<()> {
+        let mut q = self.core.pipe.queue.lock();
+        while q.bytes >= self.core.cfg.flush_queue_max_bytes {
+            q.check()?;
+            if self.core.pipe.on_flush_thread() {
+                return Err(Error::FromCallback { op: "append into a full queue" });
+            }
+            self.core.pipe.space_cv.wait(&mut q);
+        }
+        q.check()
+    }
+
+    /// Encodes one record into the open chunk's segment, rotating first if
+    /// the chunk is full. Returns the record's `(offset, length)`.
+    fn enqueue(
+        &self,
+        sh: &mut Shared,
+        q: &mut Queue,
+        encode: impl FnOnce(&mut Vec<u8>) -> usize,
+    ) -> Result<(u32, u32)> {
+        let cfg = &self.core.cfg;
+        if sh.tail.size >= cfg.chunk_max_size || sh.tail.records >= cfg.chunk_max_records {
+            self.rotate(sh, q)?;
+        }
+        let seg = open_segment(sh, q);
+        let offset = seg.end();
+        let len = encode(&mut seg.bytes);
+        sh.tail.size += len as u64;
+        sh.tail.records += 1;
+        q.bytes += len;
+        Ok((offset as u32, len as u32))
+    }
+
+    /// Seals the open chunk (footer) and starts the next one (header and
+    /// checkpoint). The flush thread syncs the sealed chunk before it
+    /// creates the next, and syncs the new file and the directory before
+    /// acknowledging anything in it.
+    fn rotate(&self, sh: &mut Shared, q: &mut Queue) -> Result<()> {
+        let last = sh.tail.id;
+        let id = last.checked_add(1).ok_or(Error::OutOfRange { what: "chunk id", value: last, max: u64::MAX - 1 })?;
+        let (first_index, slots) = sh.index.tail_in_chunk(sh.tail.id);
+        let footer = format::Footer { state: sh.state.clone(), records: sh.tail.records, first_index, slots };
+        let seg = open_segment(sh, q);
+        let at = seg.end();
+        let n = format::encode_footer(&mut seg.bytes, at, &footer);
+        seg.seal = true;
+        q.bytes += n;
+
+        let mut bytes = format::encode_header(id, &self.core.cfg.tag).to_vec();
+        format::encode_checkpoint(&mut bytes, &sh.state);
+        sh.tail = Tail { id, size: bytes.len() as u64, records: 1 };
+        q.bytes += bytes.len();
+        let head_len = bytes.len();
+        q.segments.push(Segment { chunk: id, start: 0, bytes, create: true, head_len, seal: false });
+        Ok(())
+    }
+}
+
+/// The open chunk's growing segment, created if the queue has none.
+fn open_segment<'q>(sh: &Shared, q: &'q mut Queue) -> &'q mut Segment {
+    let reuse = q.segments.last().is_some_and(|s| s.chunk == sh.tail.id && !s.seal);
+    if !reuse {
+        q.segments.push(Segment {
+            chunk: sh.tail.id,
+            start: sh.tail.size,
+            bytes: Vec::new(),
+            create: false,
+            head_len: 0,
+            seal: false,
+        });
+    }
+    q.segments.last_mut().expect("a segment was just ensured")
+}
+
+fn check_len(len: usize) -> Result<()> {
+    if len > format::MAX_PAYLOAD_LEN {
+        return Err(Error::TooLarge { len: len as u64, max: format::MAX_PAYLOAD_LEN as u64 });
+    }
+    Ok(())
+}
