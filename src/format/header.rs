@@ -1,0 +1,77 @@
+//! The 64-byte chunk header (`docs/FORMAT.md`, "Header").
+
+use super::{CHUNK_MAGIC, FORMAT_VERSION, HEADER_LEN, MAX_TAG_LEN, u32_at, u64_at};
+
+/// A decoded chunk header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkHeader {
+    /// The chunk's id (also in its file name).
+    pub chunk_id: u64,
+    /// The tag set by the engine's user.
+    pub tag: String,
+}
+
+/// Why a chunk header was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HeaderError {
+    /// Fewer than [`HEADER_LEN`] bytes.
+    Short,
+    /// The magic bytes are wrong.
+    BadMagic,
+    /// A version this build does not read.
+    UnsupportedVersion(u32),
+    /// The header CRC does not match.
+    BadCrc,
+    /// The tag length or bytes are invalid.
+    BadTag,
+}
+
+impl std::fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HeaderError::Short => write!(f, "chunk header is incomplete"),
+            HeaderError::BadMagic => write!(f, "bad magic bytes in chunk header"),
+            HeaderError::UnsupportedVersion(v) => write!(f, "unsupported format version {v}"),
+            HeaderError::BadCrc => write!(f, "chunk header CRC mismatch"),
+            HeaderError::BadTag => write!(f, "invalid tag in chunk header"),
+        }
+    }
+}
+
+/// Encodes a chunk header. `tag` must be at most [`MAX_TAG_LEN`] bytes
+/// (checked by `Config::validate`).
+pub fn encode_header(chunk_id: u64, tag: &str) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[0..8].copy_from_slice(&CHUNK_MAGIC);
+    h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h[16..24].copy_from_slice(&chunk_id.to_le_bytes());
+    let tag = &tag.as_bytes()[..tag.len().min(MAX_TAG_LEN)];
+    h[24] = tag.len() as u8;
+    h[25..25 + tag.len()].copy_from_slice(tag);
+    let crc = crc32fast::hash(&h[0..60]);
+    h[60..64].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+/// Decodes a chunk header: magic, then version, then CRC, then tag.
+pub fn decode_header(b: &[u8]) -> Result<ChunkHeader, HeaderError> {
+    if b.len() < HEADER_LEN {
+        return Err(HeaderError::Short);
+    }
+    if b[0..8] != CHUNK_MAGIC {
+        return Err(HeaderError::BadMagic);
+    }
+    let version = u32_at(b, 8);
+    if version != FORMAT_VERSION {
+        return Err(HeaderError::UnsupportedVersion(version));
+    }
+    if crc32fast::hash(&b[0..60]) != u32_at(b, 60) {
+        return Err(HeaderError::BadCrc);
+    }
+    let tag_len = usize::from(b[24]);
+    if tag_len > MAX_TAG_LEN {
+        return Err(HeaderError::BadTag);
+    }
+    let tag = std::str::from_utf8(&b[25..25 + tag_len]).map_err(|_| HeaderError::BadTag)?;
+    Ok(ChunkHeader { chunk_id: u64_at(b, 16), tag: tag.to_owned() })
+}
