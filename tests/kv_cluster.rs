@@ -18,14 +18,30 @@
 //! `--list`, name filters, `--exact`, `--skip NAME` and `--ignored` (this
 //! test is not ignored, so `--ignored` runs nothing).
 
+#[path = "../examples/kv_cluster/api.rs"]
+mod api;
+#[path = "../examples/kv_cluster/checks.rs"]
+mod checks;
 #[path = "../examples/kv_cluster/cli.rs"]
 mod cli;
+#[path = "../examples/kv_cluster/cluster.rs"]
+mod cluster;
 #[path = "../examples/kv_cluster/driver.rs"]
 mod driver;
+#[path = "../examples/kv_cluster/faults.rs"]
+mod faults;
+#[path = "../examples/kv_cluster/load.rs"]
+mod load;
+#[path = "../examples/kv_cluster/monitor.rs"]
+mod monitor;
 #[path = "../examples/kv_cluster/network.rs"]
 mod network;
 #[path = "../examples/kv_cluster/node.rs"]
 mod node;
+#[path = "../examples/kv_cluster/options.rs"]
+mod options;
+#[path = "../examples/kv_cluster/report.rs"]
+mod report;
 #[path = "../examples/kv_cluster/store.rs"]
 mod store;
 #[path = "../examples/kv_cluster/types.rs"]

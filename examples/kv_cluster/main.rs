@@ -19,10 +19,18 @@
 //! `tests/kv_cluster.rs` compiles these same modules into a test binary that
 //! runs a small version of the scenario.
 
+mod api;
+mod checks;
 mod cli;
+mod cluster;
 mod driver;
+mod faults;
+mod load;
+mod monitor;
 mod network;
 mod node;
+mod options;
+mod report;
 mod store;
 mod types;
 

@@ -1,0 +1,168 @@
+//! The node processes under test: starting, SIGKILLing and reaping them, and
+//! forming them into one Raft cluster. Kept in one place so that no node
+//! outlives the driver ([`Cluster`]'s `Drop`) whichever part of the scenario
+//! fails, and so that later fault kinds find the process control they need
+//! here.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+
+use crate::api::Api;
+use crate::types::NodeId;
+
+/// The node processes. Dropping it SIGKILLs and reaps every node still
+/// running, whatever way the driver leaves.
+pub struct Cluster {
+    exe: PathBuf,
+    root: PathBuf,
+    snapshot_every: u64,
+    nodes: BTreeMap<NodeId, NodeProc>,
+}
+
+struct NodeProc {
+    addr: SocketAddr,
+    child: Option<Child>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for n in self.nodes.values_mut() {
+            if let Some(mut c) = n.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+impl Cluster {
+    /// Nodes of this executable at `addrs`, none started yet, with their
+    /// data directories and logs under `root`.
+    pub fn new(root: PathBuf, snapshot_every: u64, addrs: &BTreeMap<NodeId, SocketAddr>) -> anyhow::Result<Cluster> {
+        Ok(Cluster {
+            exe: std::env::current_exe()?,
+            root,
+            snapshot_every,
+            nodes: addrs.iter().map(|(&id, &addr)| (id, NodeProc { addr, child: None })).collect(),
+        })
+    }
+
+    fn log_path(&self, id: NodeId) -> PathBuf {
+        self.root.join(format!("node{id}.log"))
+    }
+
+    /// Starts node `id` (again) from its data directory.
+    pub fn start(&mut self, id: NodeId) -> anyhow::Result<()> {
+        let dir = self.root.join(format!("node{id}"));
+        let log = OpenOptions::new().create(true).append(true).open(self.log_path(id))?;
+        let n = self.nodes.get_mut(&id).ok_or_else(|| anyhow!("no node {id}"))?;
+        anyhow::ensure!(n.child.is_none(), "node {id} is already running");
+        let child = Command::new(&self.exe)
+            .arg("node")
+            .args(["--id", &id.to_string(), "--addr", &n.addr.to_string()])
+            .arg("--dir")
+            .arg(&dir)
+            .args(["--snapshot-every", &self.snapshot_every.to_string()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting node {id}"))?;
+        n.child = Some(child);
+        Ok(())
+    }
+
+    /// Starts every node and waits until each serves its API.
+    pub async fn start_all(&mut self, api: &Api, deadline: Instant) -> anyhow::Result<()> {
+        let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+        for &id in &ids {
+            self.start(id)?;
+        }
+        for &id in &ids {
+            while api.metrics(id).await.is_err() {
+                if let Some((id, status)) = self.exited().pop() {
+                    bail!("node {id} exited ({status}):\n{}", self.log_tail(id, 20));
+                }
+                anyhow::ensure!(Instant::now() < deadline, "node {id} did not start serving");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// SIGKILLs node `id` and reaps it.
+    pub fn kill(&mut self, id: NodeId) -> anyhow::Result<()> {
+        let n = self.nodes.get_mut(&id).ok_or_else(|| anyhow!("no node {id}"))?;
+        let mut c = n.child.take().ok_or_else(|| anyhow!("node {id} is not running"))?;
+        c.kill()?; // SIGKILL on Unix
+        c.wait()?;
+        Ok(())
+    }
+
+    /// The nodes running now.
+    pub fn up(&self) -> Vec<NodeId> {
+        self.nodes.iter().filter(|(_, n)| n.child.is_some()).map(|(id, _)| *id).collect()
+    }
+
+    /// Nodes that exited although nobody killed them, with their exit status.
+    fn exited(&mut self) -> Vec<(NodeId, String)> {
+        let mut out = Vec::new();
+        for (id, n) in self.nodes.iter_mut() {
+            if let Some(c) = n.child.as_mut()
+                && let Ok(Some(status)) = c.try_wait()
+            {
+                out.push((*id, status.to_string()));
+                n.child = None;
+            }
+        }
+        out
+    }
+
+    /// `Err`, with the end of its output, if a node exited by itself.
+    pub fn ensure_none_exited(&mut self) -> anyhow::Result<()> {
+        if let Some((id, status)) = self.exited().pop() {
+            bail!("node {id} exited by itself ({status}):\n{}", self.log_tail(id, 20));
+        }
+        Ok(())
+    }
+
+    /// The last lines of node `id`'s output.
+    fn log_tail(&self, id: NodeId, lines: usize) -> String {
+        let text = std::fs::read_to_string(self.log_path(id)).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+/// A free loopback address for each of `ids`.
+pub fn loopback_addrs(ids: &[NodeId]) -> anyhow::Result<BTreeMap<NodeId, SocketAddr>> {
+    let ports = free_ports(ids.len() as u64)?;
+    Ok(ids.iter().zip(&ports).map(|(&id, &p)| (id, SocketAddr::from(([127, 0, 0, 1], p)))).collect())
+}
+
+/// Picks `n` free loopback ports (bound and released at once).
+fn free_ports(n: u64) -> anyhow::Result<Vec<u16>> {
+    let listeners = (0..n).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<Vec<_>, _>>()?;
+    Ok(listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Forms the cluster: `init` on node 1, `add-learner` for the others,
+/// `change-membership` to make them all voters.
+pub async fn form(api: &Api, ids: &[NodeId], deadline: Instant) -> anyhow::Result<()> {
+    let long = Duration::from_secs(60);
+    api.post(1, "/init", &serde_json::json!([]), long).await.context("init")?;
+    api.leader(&[1], deadline).await?;
+    for &id in &ids[1..] {
+        api.post(1, "/add-learner", &serde_json::json!([id, api.addr(id)?.to_string()]), long)
+            .await
+            .with_context(|| format!("add-learner {id}"))?;
+    }
+    api.post(1, "/change-membership", &serde_json::json!(ids), long).await.context("change-membership")?;
+    Ok(())
+}

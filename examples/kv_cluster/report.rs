@@ -1,0 +1,216 @@
+//! What a run measured and its human-readable summary. Apart from the
+//! scenario so that the printed format is in one place, section by section
+//! (load, each fault, the cluster at the end, the checks); a new fault kind
+//! or check adds its section here.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::checks::NodeCheck;
+use crate::faults::KillReport;
+use crate::options::Options;
+use crate::types::NodeId;
+
+/// Everything the run measured; [`Report::summary`] prints it.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The options of the run.
+    pub options: Options,
+    /// Writes acknowledged.
+    pub acked: u64,
+    /// Writes given up after retrying for a minute (not acknowledged).
+    pub gave_up: u64,
+    /// Write attempts (acknowledged or not).
+    pub attempts: u64,
+    /// How long the load ran.
+    pub load_time: Duration,
+    /// How long, on average per client, clients waited for the controller
+    /// (included in `load_time`).
+    pub gate_wait: Duration,
+    /// Write latency percentiles in microseconds: p50, p99, max.
+    pub latency_us: (u64, u64, u64),
+    /// The kills.
+    pub kills: Vec<KillReport>,
+    /// Leaders seen by the monitor: (term, node).
+    pub leaders: BTreeSet<(u64, NodeId)>,
+    /// The final term.
+    pub final_term: u64,
+    /// The final leader and its last applied index.
+    pub final_leader: (NodeId, u64),
+    /// Per node: snapshots built, snapshot index, log chunks, fsyncs.
+    pub node_stats: BTreeMap<NodeId, Value>,
+    /// Reads of every acknowledged key from every node's own state machine.
+    pub local_checks: BTreeMap<NodeId, NodeCheck>,
+    /// Linearizable reads of every acknowledged key through the leader.
+    pub linearizable_check: NodeCheck,
+    /// A few of the mismatches, for the summary.
+    pub mismatches: Vec<String>,
+    /// Total run time.
+    pub total_time: Duration,
+}
+
+impl Report {
+    /// True if every acknowledged write was read back, right, from every node
+    /// and through the leader.
+    pub fn ok(&self) -> bool {
+        let clean = |c: &NodeCheck| c.missing == 0 && c.wrong == 0 && c.errors == 0 && c.reads == self.acked;
+        self.acked > 0
+            && self.local_checks.len() == self.options.nodes as usize
+            && self.local_checks.values().all(clean)
+            && clean(&self.linearizable_check)
+    }
+
+    /// The human-readable summary.
+    pub fn summary(&self) -> String {
+        self.to_string()
+    }
+
+    fn fmt_load(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let o = &self.options;
+        writeln!(
+            f,
+            "kv_cluster: {} nodes on chunklog, {} keys x {} B values, {} clients, {} kills, snapshot every {} entries",
+            o.nodes, o.keys, o.value_size, o.clients, o.kills, o.snapshot_every
+        )?;
+        let secs = self.load_time.as_secs_f64();
+        write!(
+            f,
+            "  writes      {} acknowledged in {:.2} s = {:.0} writes/s ({} attempts, {} given up",
+            self.acked,
+            secs,
+            self.acked as f64 / secs.max(1e-9),
+            self.attempts,
+            self.gave_up
+        )?;
+        if self.gate_wait >= Duration::from_millis(1) {
+            write!(f, "; clients waited {} for the kill schedule", ms(self.gate_wait))?;
+        }
+        writeln!(f, ")")?;
+        let (p50, p99, max) = self.latency_us;
+        writeln!(
+            f,
+            "  latency     p50 {:.2} ms, p99 {:.2} ms, max {:.0} ms (first attempt to acknowledgement)",
+            p50 as f64 / 1e3,
+            p99 as f64 / 1e3,
+            max as f64 / 1e3
+        )
+    }
+
+    fn fmt_cluster(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let leaders: Vec<String> = self.leaders.iter().map(|(t, n)| format!("node {n} in term {t}")).collect();
+        writeln!(
+            f,
+            "  elections   {} leader{} seen: {}; final term {}",
+            self.leaders.len(),
+            if self.leaders.len() == 1 { "" } else { "s" },
+            leaders.join(", "),
+            self.final_term
+        )?;
+        for (id, v) in &self.node_stats {
+            fmt_node_stats(f, *id, v)?;
+        }
+        writeln!(f, "              (counts since each node's last start)")?;
+        let (fl, fi) = self.final_leader;
+        writeln!(f, "  converged   leader node {fl}, every node applied index {fi}")
+    }
+
+    fn fmt_checks(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (id, c) in &self.local_checks {
+            writeln!(
+                f,
+                "  check       node {id}: {} of {} acknowledged keys read back, {} missing, {} wrong, {} errors",
+                c.reads - c.missing - c.wrong - c.errors,
+                self.acked,
+                c.missing,
+                c.wrong,
+                c.errors
+            )?;
+        }
+        let c = &self.linearizable_check;
+        writeln!(
+            f,
+            "  check       linearizable reads via leader: {} of {} right, {} missing, {} wrong, {} errors",
+            c.reads - c.missing - c.wrong - c.errors,
+            self.acked,
+            c.missing,
+            c.wrong,
+            c.errors
+        )?;
+        for m in &self.mismatches {
+            writeln!(f, "  mismatch    {m}")?;
+        }
+        let verdict = if self.ok() { "OK: every acknowledged write is on every node" } else { "FAILED" };
+        writeln!(f, "  result      {verdict} (total {:.1} s)", self.total_time.as_secs_f64())
+    }
+}
+
+/// The summary, as [`Report::summary`] returns it.
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_load(f)?;
+        for (n, k) in self.kills.iter().enumerate() {
+            fmt_kill(f, n + 1, k)?;
+        }
+        self.fmt_cluster(f)?;
+        self.fmt_checks(f)
+    }
+}
+
+/// A duration in whole milliseconds.
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1e3)
+}
+
+/// Kill number `n`: three lines (the kill, the restart, the catch-up).
+fn fmt_kill(f: &mut fmt::Formatter<'_>, n: usize, k: &KillReport) -> fmt::Result {
+    let role = if k.was_leader { "leader" } else { "follower" };
+    write!(
+        f,
+        "  kill {n}      SIGKILL {role} node {} at {} acked writes, down {}",
+        k.node,
+        k.killed_at_acked,
+        ms(k.down_for)
+    )?;
+    if let Some((leader, after)) = k.new_leader {
+        write!(f, "; node {leader} seen as leader after {}", ms(after))?;
+    }
+    if let Some(d) = k.first_ack_after {
+        write!(f, ", first write acknowledged after {}", ms(d))?;
+    }
+    writeln!(f)?;
+    let how = if k.snapshots_installed > 0 {
+        format!("by snapshot ({} installed from the leader)", k.snapshots_installed)
+    } else {
+        "by log replication".to_string()
+    };
+    let loaded = match k.snapshot_loaded_at_start {
+        Some(i) => format!("loaded its own snapshot at {i}, "),
+        None => String::new(),
+    };
+    let purged = match k.leader_purged {
+        Some(p) => format!("leader had purged its log to {p} (node's last entry <= {})", k.victim_last),
+        None => "the writes ran out before the leader purged past the node's log".to_string(),
+    };
+    writeln!(f, "              restarted at {} acked writes; {purged}", k.restarted_at_acked)?;
+    writeln!(f, "              {loaded}caught up to index {} in {} {how}", k.caught_up_to, ms(k.caught_up_in))
+}
+
+/// One node's `/stats` line.
+fn fmt_node_stats(f: &mut fmt::Formatter<'_>, id: NodeId, v: &Value) -> fmt::Result {
+    let l = &v["log"];
+    let plural = if l["chunks"].as_u64() == Some(1) { "" } else { "s" };
+    writeln!(
+        f,
+        "  node {id}      snapshot at {} ({} built, {} installed), log {}..={} in {} chunk file{plural}, {} fsyncs",
+        v["snapshot_index"],
+        v["snapshots_built"],
+        v["snapshots_installed"],
+        l["first_index"],
+        l["last_index"],
+        l["chunks"],
+        l["fsyncs"]
+    )
+}
