@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::format::{self, Footer, Frame, FrameError, Record, RecordKind};
-use crate::io::VfsFile;
+use crate::vfs::VfsFile;
 
 /// Bytes read at once while scanning a chunk record by record.
 pub(crate) const SCAN_WINDOW: usize = 1 << 20;

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::chunk::{self, ChunkReader};
 use crate::error::{Error, Result};
 use crate::format::{self, FrameError, RecordKind};
-use crate::io::{DirLock, StdVfs, Vfs};
+use crate::vfs::{DirLock, StdVfs, Vfs};
 use crate::recovery::{self, Repair};
 use crate::state::LogState;
 
@@ -158,12 +158,12 @@ pub fn chunk_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
 /// it), [`Error::Locked`] if a live store holds it. Opens `LOCK` for
 /// writing: use [`lock_shared`] to only read.
 pub fn lock(dir: &Path) -> Result<Option<DirLock>> {
-    if !dir.join(crate::io::LOCK_FILE).exists() {
+    if !dir.join(crate::vfs::LOCK_FILE).exists() {
         return Ok(None);
     }
     StdVfs.lock_dir(dir).map(Some).map_err(|e| match e.kind() {
         std::io::ErrorKind::WouldBlock => Error::Locked { dir: dir.to_path_buf() },
-        _ => Error::io("lock", dir.join(crate::io::LOCK_FILE), e),
+        _ => Error::io("lock", dir.join(crate::vfs::LOCK_FILE), e),
     })
 }
 
@@ -174,7 +174,7 @@ pub fn lock(dir: &Path) -> Result<Option<DirLock>> {
 /// holds it. Holding it keeps a store from opening the directory while it
 /// is read; any number of readers can hold it at once.
 pub fn lock_shared(dir: &Path) -> Result<Option<DirLock>> {
-    let path = dir.join(crate::io::LOCK_FILE);
+    let path = dir.join(crate::vfs::LOCK_FILE);
     let file = match std::fs::File::open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

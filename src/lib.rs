@@ -44,7 +44,7 @@ mod error;
 pub mod format;
 mod index;
 pub mod inspect;
-pub mod io;
+pub mod vfs;
 mod recovery;
 mod state;
 
@@ -54,6 +54,10 @@ pub mod openraft_v010;
 pub use openraft_v010::{LogReader, LogStore};
 #[cfg(feature = "openraft-09")]
 pub mod v09;
+
+/// The file-system layer under its old name.
+#[doc(hidden)]
+pub use vfs as io;
 
 pub use config::Config;
 pub use engine::{Callback, ChunkLog, Stats};

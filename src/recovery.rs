@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::format::{self, Footer, HeaderError, Record, RecordKind};
 use crate::index::{Index, Slot};
-use crate::io::Vfs;
+use crate::vfs::Vfs;
 use crate::state::LogState;
 
 /// A change open makes to the directory after a successful replay.

@@ -133,11 +133,11 @@ struct PanickingSync {
 
 #[derive(Debug)]
 struct PanickingFile {
-    inner: Arc<dyn chunklog::io::VfsFile>,
+    inner: Arc<dyn chunklog::vfs::VfsFile>,
     armed: Arc<std::sync::atomic::AtomicBool>,
 }
 
-impl chunklog::io::VfsFile for PanickingFile {
+impl chunklog::vfs::VfsFile for PanickingFile {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
         self.inner.read_exact_at(buf, offset)
     }
@@ -156,21 +156,21 @@ impl chunklog::io::VfsFile for PanickingFile {
     }
 }
 
-impl chunklog::io::Vfs for PanickingSync {
+impl chunklog::vfs::Vfs for PanickingSync {
     fn create_dir_all(&self, dir: &std::path::Path) -> std::io::Result<()> {
         self.inner.create_dir_all(dir)
     }
-    fn lock_dir(&self, dir: &std::path::Path) -> std::io::Result<chunklog::io::DirLock> {
+    fn lock_dir(&self, dir: &std::path::Path) -> std::io::Result<chunklog::vfs::DirLock> {
         self.inner.lock_dir(dir)
     }
     fn list(&self, dir: &std::path::Path) -> std::io::Result<Vec<String>> {
         self.inner.list(dir)
     }
-    fn open(&self, path: &std::path::Path) -> std::io::Result<Arc<dyn chunklog::io::VfsFile>> {
+    fn open(&self, path: &std::path::Path) -> std::io::Result<Arc<dyn chunklog::vfs::VfsFile>> {
         let inner = self.inner.open(path)?;
         Ok(Arc::new(PanickingFile { inner, armed: self.armed.clone() }))
     }
-    fn create_new(&self, path: &std::path::Path) -> std::io::Result<Arc<dyn chunklog::io::VfsFile>> {
+    fn create_new(&self, path: &std::path::Path) -> std::io::Result<Arc<dyn chunklog::vfs::VfsFile>> {
         let inner = self.inner.create_new(path)?;
         Ok(Arc::new(PanickingFile { inner, armed: self.armed.clone() }))
     }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
-use crate::io::{DirLock, Vfs};
+use crate::vfs::{DirLock, Vfs};
 
 /// How long an open waits for a closing store of the same directory.
 const CLOSE_WAIT: Duration = Duration::from_secs(30);
@@ -32,7 +32,7 @@ pub(crate) fn lock(vfs: &dyn Vfs, dir: &Path) -> Result<DirLock> {
         match vfs.lock_dir(dir) {
             Ok(lock) => return Ok(lock),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(Error::io("lock", dir.join(crate::io::LOCK_FILE), e)),
+            Err(e) => return Err(Error::io("lock", dir.join(crate::vfs::LOCK_FILE), e)),
         }
         let (set, cv) = &*CLOSING;
         let mut closing = set.lock();

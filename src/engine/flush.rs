@@ -34,7 +34,7 @@ use super::stats::Counters;
 use super::table::ChunkTable;
 use crate::chunk;
 use crate::error::{Error, Result};
-use crate::io::{DirLock, Vfs, VfsFile};
+use crate::vfs::{DirLock, Vfs, VfsFile};
 
 /// What the flush thread works with: the pipe it drains, the chunk table
 /// it publishes to, the files it writes. Nothing else of the engine.

@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 
 use crate::chunk;
 use crate::error::{Error, Result};
-use crate::io::{Vfs, VfsFile};
+use crate::vfs::{Vfs, VfsFile};
 
 /// An open read handle and when it was last used.
 type Stamped = (Arc<dyn VfsFile>, u64);

@@ -42,7 +42,7 @@ use crate::chunk::{self, ChunkInfo, Tail};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::format;
-use crate::io::{StdVfs, Vfs};
+use crate::vfs::{StdVfs, Vfs};
 use crate::recovery;
 use crate::state::LogState;
 

@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use super::stats::Counters;
 use super::table::ChunkTable;
 use crate::chunk;
-use crate::io::Vfs;
+use crate::vfs::Vfs;
 
 /// What deleting chunks needs: the directory, the chunk table and the
 /// counters.

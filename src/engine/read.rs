@@ -15,7 +15,7 @@ use crate::chunk;
 use crate::error::{Error, Result};
 use crate::format::{self, RecordKind};
 use crate::index::Slot;
-use crate::io::VfsFile;
+use crate::vfs::VfsFile;
 
 /// Disk reads of consecutive entries are merged up to this many bytes.
 const MAX_MERGED_READ: u64 = 1 << 20;

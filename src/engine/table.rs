@@ -16,7 +16,7 @@ use parking_lot::RwLock;
 use super::handles::Handles;
 use crate::chunk::ChunkInfo;
 use crate::error::Result;
-use crate::io::{Vfs, VfsFile};
+use crate::vfs::{Vfs, VfsFile};
 
 pub(crate) struct ChunkTable {
     dir: PathBuf,

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chunklog::io::{DirLock, StdVfs, Vfs, VfsFile};
+use chunklog::vfs::{DirLock, StdVfs, Vfs, VfsFile};
 
 #[derive(Debug, Default)]
 pub struct Counts {

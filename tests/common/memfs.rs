@@ -14,7 +14,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use chunklog::io::{DirLock, Vfs, VfsFile};
+use chunklog::vfs::{DirLock, Vfs, VfsFile};
 
 use super::model::Rng;
 

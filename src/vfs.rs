@@ -1,4 +1,5 @@
-//! The thin file-system layer every byte of chunklog's I/O goes through.
+//! The virtual file system (`Vfs`): the thin layer every byte of
+//! chunklog's I/O goes through.
 //!
 //! [`StdVfs`] is the real implementation. Tests swap in their own
 //! [`Vfs`] (a failing disk, a crash simulator) through
