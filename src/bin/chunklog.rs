@@ -186,7 +186,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
 /// nothing. A `LOCK` file this process cannot open or lock cannot tell
 /// whether a store is live; reading goes on with a warning, as reading
 /// changes nothing.
-fn read_lock(dir: &Path, force_read: bool) -> anyhow::Result<Option<chunklog::io::DirLock>> {
+fn read_lock(dir: &Path, force_read: bool) -> anyhow::Result<Option<chunklog::vfs::DirLock>> {
     anyhow::ensure!(dir.is_dir(), "{} is not a directory", dir.display());
     match inspect::lock_shared(dir) {
         Ok(l) => Ok(l),
@@ -207,7 +207,7 @@ fn read_lock(dir: &Path, force_read: bool) -> anyhow::Result<Option<chunklog::io
 }
 
 /// The exclusive lock `repair` needs before it changes anything.
-fn repair_lock(dir: &Path) -> anyhow::Result<Option<chunklog::io::DirLock>> {
+fn repair_lock(dir: &Path) -> anyhow::Result<Option<chunklog::vfs::DirLock>> {
     anyhow::ensure!(dir.is_dir(), "{} is not a directory", dir.display());
     match inspect::lock(dir) {
         Ok(l) => Ok(l),
