@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 use crate::chunk::{self, ChunkReader};
 use crate::error::{Error, Result};
 use crate::format::{self, FrameError, RecordKind};
-use crate::vfs::{DirLock, StdVfs, Vfs};
 use crate::recovery::{self, Repair};
 use crate::state::LogState;
+use crate::vfs::{DirLock, StdVfs, Vfs};
 
 /// One frame (or one unreadable stretch) of a chunk file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -146,8 +146,8 @@ impl Report {
 }
 
 /// Chunk files of `dir`, in id order.
-pub fn chunk_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
-    let names = StdVfs.list(dir).map_err(|e| Error::io("list", dir, e))?;
+pub fn chunk_files(vfs: &dyn Vfs, dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let names = vfs.list(dir).map_err(|e| Error::io("list", dir, e))?;
     let mut ids: Vec<u64> = names.iter().filter_map(|n| format::parse_chunk_file_name(n)).collect();
     ids.sort_unstable();
     Ok(ids.into_iter().map(|id| (id, chunk::chunk_path(dir, id))).collect())
@@ -188,8 +188,8 @@ pub fn lock_shared(dir: &Path) -> Result<Option<DirLock>> {
 }
 
 /// The tag in a chunk file's header, when the header is readable.
-pub fn chunk_tag(path: &Path) -> Result<Option<String>> {
-    let file = StdVfs.open_read(path).map_err(|e| Error::io("open", path, e))?;
+pub fn chunk_tag(vfs: &dyn Vfs, path: &Path) -> Result<Option<String>> {
+    let file = vfs.open_read(path).map_err(|e| Error::io("open", path, e))?;
     let mut r = ChunkReader::new(&*file, path)?;
     Ok(format::decode_header(r.bytes(0, format::HEADER_LEN)?).ok().map(|h| h.tag))
 }
@@ -205,13 +205,14 @@ pub fn chunk_tag(path: &Path) -> Result<Option<String>> {
 /// them: reported in [`ChunkReport::preallocated`], neither visited nor a
 /// problem. In any other chunk they are a problem.
 pub fn scan_chunk(
+    vfs: &dyn Vfs,
     id: u64,
     path: &Path,
     newest: bool,
     problems: &mut Vec<Problem>,
     mut visit: impl FnMut(&RecordInfo, &[u8]),
 ) -> Result<ChunkReport> {
-    let file = StdVfs.open_read(path).map_err(|e| Error::io("open", path, e))?;
+    let file = vfs.open_read(path).map_err(|e| Error::io("open", path, e))?;
     let mut r = ChunkReader::new(&*file, path)?;
     let mut report = ChunkReport { id, path: path.to_path_buf(), bytes: r.len, ..ChunkReport::default() };
     let mut problem = |offset: u64, what: String| {
@@ -290,16 +291,16 @@ pub fn scan_chunk(
 
 /// Checks `dir` without changing it: every chunk scanned frame by frame,
 /// and the verdict of a replay (what open would recover, repair or refuse).
-pub fn check(dir: &Path, mut progress: impl FnMut(u64)) -> Result<Report> {
+pub fn check(vfs: &dyn Vfs, dir: &Path, mut progress: impl FnMut(u64)) -> Result<Report> {
     let mut report = Report::default();
-    let files = chunk_files(dir)?;
+    let files = chunk_files(vfs, dir)?;
     let newest = files.last().map(|(id, _)| *id);
     for (id, path) in files {
-        let c = scan_chunk(id, &path, Some(id) == newest, &mut report.problems, |_, _| {})?;
+        let c = scan_chunk(vfs, id, &path, Some(id) == newest, &mut report.problems, |_, _| {})?;
         progress(c.bytes);
         report.chunks.push(c);
     }
-    match recovery::recover_dir(&StdVfs, dir, None) {
+    match recovery::recover_dir(vfs, dir, None) {
         Ok(rec) => {
             report.state = Some(rec.state);
             report.repairs = rec.repairs.iter().map(action).collect();
@@ -342,10 +343,10 @@ fn action(r: &Repair) -> RepairAction {
 /// space is given back without a copy: it holds no data. Refuses (with
 /// open's error) if the damage is not at the tail. With `dry_run`, only
 /// returns what it would do. Take [`lock`] first.
-pub fn repair(dir: &Path, dry_run: bool) -> Result<Vec<RepairAction>> {
-    let rec = recovery::recover_dir(&StdVfs, dir, None)?;
+pub fn repair(vfs: &dyn Vfs, dir: &Path, dry_run: bool) -> Result<Vec<RepairAction>> {
+    let rec = recovery::recover_dir(vfs, dir, None)?;
     if !dry_run {
-        recovery::apply_repairs(&StdVfs, dir, &rec.repairs, true)?;
+        recovery::apply_repairs(vfs, dir, &rec.repairs, true)?;
     }
     Ok(rec.repairs.iter().map(action).collect())
 }

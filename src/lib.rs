@@ -44,9 +44,9 @@ mod error;
 pub mod format;
 mod index;
 pub mod inspect;
-pub mod vfs;
 mod recovery;
 mod state;
+pub mod vfs;
 
 #[cfg(feature = "openraft-010")]
 pub mod openraft_v010;

@@ -17,8 +17,8 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::format::{self, Footer, HeaderError, Record, RecordKind};
 use crate::index::{Index, Slot};
-use crate::vfs::Vfs;
 use crate::state::LogState;
+use crate::vfs::Vfs;
 
 /// A change open makes to the directory after a successful replay.
 #[derive(Debug, Clone, PartialEq, Eq)]

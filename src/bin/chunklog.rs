@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use chunklog::format::RecordKind;
 use chunklog::inspect::{self, Problem, RecordInfo, RepairAction, Report};
+use chunklog::vfs::StdVfs;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
@@ -114,14 +115,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.cmd {
         Cmd::Stat { dir, json, force_read } => {
             let _lock = read_lock(&dir, force_read)?;
-            let report = inspect::check(&dir, |_| {})?;
+            let report = inspect::check(&StdVfs, &dir, |_| {})?;
             stat(&report, json);
             Ok(0)
         }
         Cmd::Check { dir, json, force_read } => {
             let _lock = read_lock(&dir, force_read)?;
             let bar = progress(&dir)?;
-            let report = inspect::check(&dir, |n| bar.inc(n))?;
+            let report = inspect::check(&StdVfs, &dir, |n| bar.inc(n))?;
             bar.finish_and_clear();
             check(&report, json);
             Ok(report.exit_code() as u8)
@@ -142,7 +143,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Cmd::Repair { dir, dry_run } => {
             let _lock = repair_lock(&dir)?;
-            match inspect::repair(&dir, dry_run) {
+            match inspect::repair(&StdVfs, &dir, dry_run) {
                 Ok(actions) if actions.is_empty() => {
                     println!("nothing to repair: {} opens as it is", dir.display());
                     Ok(0)
@@ -223,7 +224,7 @@ fn progress(dir: &Path) -> anyhow::Result<indicatif::ProgressBar> {
         return Ok(indicatif::ProgressBar::hidden());
     }
     let mut total = 0;
-    for (_, p) in inspect::chunk_files(dir)? {
+    for (_, p) in inspect::chunk_files(&StdVfs, dir)? {
         total += std::fs::metadata(&p).with_context(|| format!("stat {}", p.display()))?.len();
     }
     let bar = indicatif::ProgressBar::new(total);
@@ -371,12 +372,12 @@ fn dump(dir: &Path, from: Option<u64>, to: Option<u64>, format: Format, decode: 
     let mut problems = Vec::new();
     let ranged = from.is_some() || to.is_some();
     let mut write_err = None;
-    let files = inspect::chunk_files(dir)?;
+    let files = inspect::chunk_files(&StdVfs, dir)?;
     let newest = files.last().map(|(id, _)| *id);
     let mut undecodable = None;
     for (id, path) in files {
         let openraft = if decode {
-            let tag = inspect::chunk_tag(&path)?;
+            let tag = inspect::chunk_tag(&StdVfs, &path)?;
             let o = Openraft::for_tag(tag.as_deref());
             if o.is_none() && undecodable.is_none() {
                 undecodable = Some(tag.unwrap_or_default());
@@ -385,43 +386,52 @@ fn dump(dir: &Path, from: Option<u64>, to: Option<u64>, format: Format, decode: 
         } else {
             None
         };
-        let c = inspect::scan_chunk(id, &path, Some(id) == newest, &mut problems, |rec: &RecordInfo, body: &[u8]| {
-            if write_err.is_some() {
-                return;
-            }
-            if ranged {
-                let Some(i) = rec.index else { return };
-                if from.is_some_and(|f| i < f) || to.is_some_and(|t| i > t) {
+        let c = inspect::scan_chunk(
+            &StdVfs,
+            id,
+            &path,
+            Some(id) == newest,
+            &mut problems,
+            |rec: &RecordInfo, body: &[u8]| {
+                if write_err.is_some() {
                     return;
                 }
-            }
-            let kind = rec.kind.map_or("unreadable", |k| k.name());
-            let decoded = match openraft {
-                Some(o) if rec.crc_ok && rec.kind == Some(RecordKind::Entry) && body.len() > 8 => o.entry(&body[8..]),
-                _ => None,
-            };
-            let r = match format {
-                Format::Text => writeln!(
-                    out,
-                    "chunk={:020} offset={} len={} kind={kind} index={} crc={}{}",
-                    rec.chunk,
-                    rec.offset,
-                    rec.len,
-                    rec.index.map_or("-".to_string(), |i| i.to_string()),
-                    if rec.crc_ok { "ok" } else { "BAD" },
-                    decoded.as_deref().map_or(String::new(), |d| format!(" {d}")),
-                ),
-                Format::Json => writeln!(
-                    out,
-                    "{}",
-                    json!({"chunk": rec.chunk, "offset": rec.offset, "len": rec.len, "kind": kind,
+                if ranged {
+                    let Some(i) = rec.index else { return };
+                    if from.is_some_and(|f| i < f) || to.is_some_and(|t| i > t) {
+                        return;
+                    }
+                }
+                let kind = rec.kind.map_or("unreadable", |k| k.name());
+                let decoded = match openraft {
+                    Some(o) if rec.crc_ok && rec.kind == Some(RecordKind::Entry) && body.len() > 8 => {
+                        o.entry(&body[8..])
+                    }
+                    _ => None,
+                };
+                let r = match format {
+                    Format::Text => writeln!(
+                        out,
+                        "chunk={:020} offset={} len={} kind={kind} index={} crc={}{}",
+                        rec.chunk,
+                        rec.offset,
+                        rec.len,
+                        rec.index.map_or("-".to_string(), |i| i.to_string()),
+                        if rec.crc_ok { "ok" } else { "BAD" },
+                        decoded.as_deref().map_or(String::new(), |d| format!(" {d}")),
+                    ),
+                    Format::Json => writeln!(
+                        out,
+                        "{}",
+                        json!({"chunk": rec.chunk, "offset": rec.offset, "len": rec.len, "kind": kind,
                            "index": rec.index, "crc_ok": rec.crc_ok, "decoded": decoded})
-                ),
-            };
-            if let Err(e) = r {
-                write_err = Some(e);
-            }
-        })?;
+                    ),
+                };
+                if let Err(e) = r {
+                    write_err = Some(e);
+                }
+            },
+        )?;
         bar.inc(c.bytes);
     }
     bar.finish_and_clear();

@@ -42,9 +42,9 @@ use crate::chunk::{self, ChunkInfo, Tail};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::format;
-use crate::vfs::{StdVfs, Vfs};
 use crate::recovery;
 use crate::state::LogState;
+use crate::vfs::{StdVfs, Vfs};
 
 pub use self::pipe::Callback;
 pub use self::stats::Stats;

@@ -70,24 +70,22 @@ pub struct FrameAt {
     pub index: Option<u64>,
 }
 
-/// Parses every valid frame of a chunk file from the header on, stopping
-/// at the first invalid one (or the trailer).
+/// Every valid frame of a chunk file from the header on, stopping at the
+/// first invalid one (or after the footer), read with the library's own
+/// chunk reader (`inspect::scan_chunk`).
 pub fn frames(path: &Path) -> Vec<FrameAt> {
-    use chunklog::format::{self, Record, RecordKind};
-    let b = std::fs::read(path).unwrap();
+    let id = path.file_name().and_then(|n| chunklog::format::parse_chunk_file_name(n.to_str()?)).unwrap_or(0);
     let mut out = Vec::new();
-    let mut off = format::HEADER_LEN;
-    while let Ok(f) = format::decode_frame(&b[off..]) {
-        let index = match format::decode_record(f.kind, f.body) {
-            Ok(Record::Entry { index, .. }) => Some(index),
-            _ => None,
-        };
-        out.push(FrameAt { offset: off as u64, len: f.len as u64, kind: f.kind, index });
-        off += f.len;
-        if f.kind == RecordKind::Footer {
-            break;
+    let mut bad = false;
+    let mut problems = Vec::new();
+    chunklog::inspect::scan_chunk(&chunklog::vfs::StdVfs, id, path, false, &mut problems, |r, _| {
+        bad |= !r.crc_ok || r.kind.is_none();
+        if !bad {
+            let kind = r.kind.expect("checked");
+            out.push(FrameAt { offset: r.offset, len: r.len, kind, index: r.index });
         }
-    }
+    })
+    .expect("scan chunk");
     out
 }
 
