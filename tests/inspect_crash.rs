@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use chunklog::vfs::{Vfs, VfsFile};
+use chunklog::vfs::Vfs;
 use chunklog::{ChunkLog, Config, inspect};
 use common::memfs::{Failure, FaultPlan, MemFs};
 use common::model::{Model, Op, Rng, gen_op};
