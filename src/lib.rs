@@ -36,8 +36,6 @@
 
 mod cache;
 mod chunk;
-#[cfg(any(feature = "openraft-010", feature = "openraft-09"))]
-pub mod codec;
 mod config;
 mod dirlock;
 mod error;
@@ -51,12 +49,17 @@ mod recovery;
 mod state;
 mod store;
 
-#[cfg(feature = "openraft-010")]
-pub mod openraft_v010;
-#[cfg(feature = "openraft-010")]
-pub use openraft_v010::{LogReader, LogStore};
+#[cfg(any(feature = "openraft-010", feature = "openraft-09"))]
+mod openraft;
+
+#[cfg(any(feature = "openraft-010", feature = "openraft-09"))]
+pub use crate::openraft::codec;
 #[cfg(feature = "openraft-09")]
-pub mod v09;
+pub use crate::openraft::v09;
+#[cfg(feature = "openraft-010")]
+pub use crate::openraft::v010 as openraft_v010;
+#[cfg(feature = "openraft-010")]
+pub use crate::openraft::v010::{LogReader, LogStore};
 
 pub use config::Config;
 pub use error::{Error, Result};
