@@ -50,6 +50,15 @@ pub(crate) fn tag<K: Codec>(line: &str) -> String {
     format!("{line}/{}", K::NAME)
 }
 
+/// The log ids at both ends of the log: openraft's `LogState`.
+pub(crate) struct LogIdBounds<Id> {
+    /// The purged log id.
+    pub(crate) purged: Option<Id>,
+    /// The last log id: the last entry's, or the purged one when no entry
+    /// is stored.
+    pub(crate) last: Option<Id>,
+}
+
 /// An openraft log store on an owning engine handle. Dropping it never
 /// blocks (see the `Drop` impl).
 pub(crate) struct AdapterCore<L: Line, K: Codec> {
@@ -106,16 +115,15 @@ impl<L: Line, K: Codec> AdapterCore<L, K> {
         read_entries::<L, K>(&self.log, range)
     }
 
-    /// The purged log id and the last log id (the purged one when no
-    /// entry is stored), from memory.
-    pub(crate) fn log_state(&self) -> Result<(Option<L::LogId>, Option<L::LogId>)> {
+    /// The purged and the last log id, from memory.
+    pub(crate) fn log_state(&self) -> Result<LogIdBounds<L::LogId>> {
         let st = self.log.state();
         let purged = codec::decode_opt::<K, L::LogId>(st.purged.as_ref().map(|p| p.meta.as_ref()))?;
         let last = match (st.first_index, st.last_index) {
             (Some(_), Some(i)) => self.ids.get(i),
             _ => purged.clone(),
         };
-        Ok((purged, last))
+        Ok(LogIdBounds { purged, last })
     }
 
     /// The saved vote.
@@ -251,7 +259,7 @@ impl<L: Line, K: Codec> AdapterCore<L, K> {
 
     /// Writes the fields of a line's `LogStore` named `name`.
     pub(crate) fn fmt_as(&self, name: &str, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let last = self.log_state().ok().and_then(|(_, last)| last);
+        let last = self.log_state().ok().and_then(|b| b.last);
         f.debug_struct(name).field("log", &self.log).field("last_entry", &last).finish()
     }
 }

@@ -242,8 +242,8 @@ impl<C: RaftTypeConfig, K: Codec> RaftLogStorage<C> for LogStore<C, K> {
     type LogReader = LogReader<C, K>;
 
     async fn get_log_state(&mut self) -> io::Result<LogState<C>> {
-        let (last_purged_log_id, last_log_id) = self.core.log_state()?;
-        Ok(LogState { last_purged_log_id, last_log_id })
+        let ids = self.core.log_state()?;
+        Ok(LogState { last_purged_log_id: ids.purged, last_log_id: ids.last })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
