@@ -4,45 +4,16 @@
 //! entries with a flush callback (awaiting room in the flush queue instead
 //! of blocking), truncates and purges, and refuses a vote that goes
 //! backwards. A line's file only maps openraft's traits, types and errors
-//! onto it, through [`Line`].
+//! onto it, describing its types with a [`Line`].
 
 use std::cmp::Ordering;
-use std::fmt::{Debug, Display};
 use std::marker::PhantomData;
 use std::ops::RangeBounds;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
 use super::codec::{self, Codec};
+use super::line::Line;
 use super::log_ids::LogIds;
 use crate::{Callback, ChunkLog, Config, Error, Result};
-
-/// What the core needs of one openraft line's types. Each line implements
-/// it on a marker type.
-pub(crate) trait Line: 'static {
-    /// The line's part of the chunk tag (`openraft-0.10`).
-    const NAME: &'static str;
-    /// A log entry.
-    type Entry: Serialize + DeserializeOwned + Send;
-    /// A log id: a leader id and an index.
-    type LogId: Clone + Debug + Serialize + DeserializeOwned + Send + Sync;
-    /// A vote: a leader id and whether a quorum granted it.
-    type Vote: Serialize + DeserializeOwned + Display + Send + Sync;
-
-    /// The log id of `entry`.
-    fn log_id(entry: &Self::Entry) -> Self::LogId;
-    /// The index of `id`.
-    fn index(id: &Self::LogId) -> u64;
-    /// Whether `a` and `b` were assigned by the same leader.
-    fn same_leader(a: &Self::LogId, b: &Self::LogId) -> bool;
-    /// The log id the leader of `id` gave to `index`.
-    fn with_index(id: &Self::LogId, index: u64) -> Self::LogId;
-    /// The order of two votes' leader ids (`None`: incomparable).
-    fn cmp_leaders(a: &Self::Vote, b: &Self::Vote) -> Option<Ordering>;
-    /// Whether a quorum granted `vote`.
-    fn is_committed(vote: &Self::Vote) -> bool;
-}
 
 /// The chunk tag of an adapter: its openraft line and its codec, as in
 /// `openraft-0.10/bincode2`.

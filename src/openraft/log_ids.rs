@@ -6,7 +6,7 @@
 //! one log id per run of entries with the same leader describes them all:
 //! this costs one element per term seen since open, not one per entry.
 
-use super::core::Line;
+use super::line::Line;
 
 /// The log ids of the stored entries from the first run's index on; older
 /// entries are known only on disk.
@@ -71,7 +71,7 @@ mod tests {
     use std::cmp::Ordering;
 
     use super::LogIds;
-    use crate::openraft::core::Line;
+    use crate::openraft::line::Line;
 
     /// Log ids as `(leader, index)`.
     struct Pairs;

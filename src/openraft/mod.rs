@@ -7,7 +7,8 @@
 //! adds to it is written once, in [`core`]: opening and the tag check,
 //! the log ids of the stored entries ([`log_ids`]), append with a flush
 //! callback, truncate and purge, vote ordering, non-owning readers, and a
-//! drop that never blocks. [`codec`] turns openraft values into bytes, and
+//! drop that never blocks. [`line`] says what the core needs of a line's
+//! types, [`codec`] turns openraft values into bytes, and
 //! [`storage_error`] holds the rule that describes an [`Error`] as
 //! openraft's `StorageError`. The files per line only map openraft's
 //! traits, types and errors onto the core, so both lines behave alike:
@@ -33,6 +34,7 @@
 
 pub mod codec;
 mod core;
+mod line;
 mod log_ids;
 mod storage_error;
 #[cfg(feature = "openraft-010")]

@@ -55,7 +55,8 @@ use openraft09::{
 };
 
 use super::codec::{Bincode2, Codec};
-use super::core::{self, AdapterCore, Line, Reader};
+use super::core::{self, AdapterCore, Reader};
+use super::line::Line;
 use super::storage_error::{Subject, Verb, error_context};
 use crate::{ChunkLog, Config, Error, Result};
 
