@@ -36,8 +36,6 @@
 
 mod cache;
 mod chunk;
-#[cfg(any(feature = "openraft-010", feature = "openraft-09"))]
-pub mod codec;
 mod config;
 mod engine;
 mod error;
@@ -48,12 +46,17 @@ mod recovery;
 mod state;
 pub mod vfs;
 
-#[cfg(feature = "openraft-010")]
-pub mod openraft_v010;
-#[cfg(feature = "openraft-010")]
-pub use openraft_v010::{LogReader, LogStore};
+#[cfg(any(feature = "openraft-010", feature = "openraft-09"))]
+mod openraft;
+
+#[cfg(any(feature = "openraft-010", feature = "openraft-09"))]
+pub use crate::openraft::codec;
 #[cfg(feature = "openraft-09")]
-pub mod v09;
+pub use crate::openraft::v09;
+#[cfg(feature = "openraft-010")]
+pub use crate::openraft::v010 as openraft_v010;
+#[cfg(feature = "openraft-010")]
+pub use crate::openraft::v010::{LogReader, LogStore};
 
 /// The file-system layer under its old name.
 #[doc(hidden)]

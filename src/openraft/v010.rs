@@ -1,6 +1,5 @@
-//! The openraft 0.10 adapter: [`LogStore`] implements
-//! [`RaftLogStorage`](openraft::storage::RaftLogStorage) and [`LogReader`]
-//! implements [`RaftLogReader`](openraft::RaftLogReader).
+//! The openraft 0.10 adapter: [`LogStore`] implements [`RaftLogStorage`]
+//! and [`LogReader`] implements [`RaftLogReader`].
 //!
 //! Entries, log ids and votes are encoded with a [`Codec`] (bincode 2 by
 //! default) and stored in the engine. [`LogStore`]'s example shows the
@@ -37,7 +36,10 @@
 //! - `save_committed`, `truncate_after` and `purge` queue one record
 //!   (memory only); the chunk files a purge frees are deleted by a
 //!   background thread.
-//! - `get_log_state`, `read_vote`, `read_committed` read memory only.
+//! - `append` skips entries at or below the purge point (a snapshot
+//!   covers them; openraft does not hand them over today).
+//! - `get_log_state`, `read_vote`, `read_committed` read memory only: the
+//!   adapter keeps the first log id of each leader run since open.
 //! - `try_get_log_entries` copies cached entries from memory; others cost
 //!   one positional read per run of consecutive entries (a page-cache hit
 //!   or one disk read), done on the calling task.
@@ -74,8 +76,43 @@ use openraft::type_config::alias::{LogIdOf, VoteOf};
 use openraft::vote::RaftVote;
 use openraft::{ErrorSubject, ErrorVerb, LogState, OptionalSend, RaftLogReader, RaftTypeConfig, StorageError};
 
-use crate::codec::{self, Bincode2, Codec, Subject, Verb};
+use super::codec::{Bincode2, Codec};
+use super::core::{self, AdapterCore, Reader};
+use super::line::Line;
+use super::storage_error::{Subject, Verb, error_context};
 use crate::{ChunkLog, Config, Error, Result};
+
+/// The openraft line in the chunk tag.
+const LINE: &str = "openraft-0.10";
+
+/// openraft 0.10's types, as the adapter core sees them.
+struct Types<C>(PhantomData<C>);
+
+impl<C: RaftTypeConfig> Line for Types<C> {
+    const NAME: &'static str = LINE;
+    type Entry = C::Entry;
+    type LogId = LogIdOf<C>;
+    type Vote = VoteOf<C>;
+
+    fn log_id(entry: &C::Entry) -> LogIdOf<C> {
+        entry.log_id()
+    }
+    fn index(id: &LogIdOf<C>) -> u64 {
+        id.index()
+    }
+    fn same_leader(a: &LogIdOf<C>, b: &LogIdOf<C>) -> bool {
+        a.committed_leader_id() == b.committed_leader_id()
+    }
+    fn with_index(id: &LogIdOf<C>, index: u64) -> LogIdOf<C> {
+        LogIdOf::<C>::new(id.committed_leader_id().clone(), index)
+    }
+    fn cmp_leaders(a: &VoteOf<C>, b: &VoteOf<C>) -> Option<std::cmp::Ordering> {
+        a.leader_id().partial_cmp(b.leader_id())
+    }
+    fn is_committed(vote: &VoteOf<C>) -> bool {
+        vote.is_committed()
+    }
+}
 
 /// chunklog as openraft 0.10's log store.
 ///
@@ -103,10 +140,7 @@ use crate::{ChunkLog, Config, Error, Result};
 /// # Ok(()) }
 /// ```
 pub struct LogStore<C: RaftTypeConfig, K: Codec = Bincode2> {
-    log: ChunkLog,
-    /// Log id of the last entry, if any entry is stored.
-    last_entry: Option<LogIdOf<C>>,
-    _codec: PhantomData<K>,
+    core: AdapterCore<Types<C>, K>,
 }
 
 /// A cheap, cloneable reader of a [`LogStore`]; sees every entry appended
@@ -114,89 +148,56 @@ pub struct LogStore<C: RaftTypeConfig, K: Codec = Bincode2> {
 /// the store open: after the store has closed, every call fails with
 /// [`Error::Closed`].
 pub struct LogReader<C: RaftTypeConfig, K: Codec = Bincode2> {
-    log: ChunkLog,
-    _types: PhantomData<(C, K)>,
+    core: Reader<Types<C>, K>,
 }
 
 impl<C: RaftTypeConfig, K: Codec> Clone for LogReader<C, K> {
     fn clone(&self) -> Self {
-        LogReader { log: self.log.clone(), _types: PhantomData }
+        LogReader { core: self.core.clone() }
     }
 }
 
 impl<C: RaftTypeConfig, K: Codec> Debug for LogStore<C, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LogStore").field("log", &self.log).field("last_entry", &self.last_entry).finish()
+        self.core.fmt_as("LogStore", f)
     }
 }
 
 impl<C: RaftTypeConfig, K: Codec> Debug for LogReader<C, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LogReader").field("log", &self.log).finish()
-    }
-}
-
-/// Never blocks: when this store holds the last owning handle of the
-/// engine, the flush thread writes and syncs what is still queued,
-/// finishes pending purge deletions and releases the directory on its own
-/// (an open of the same directory in this process waits for that).
-/// Dropping it where it may block would stall an async runtime's worker
-/// for an fsync and the deletions.
-impl<C: RaftTypeConfig, K: Codec> Drop for LogStore<C, K> {
-    fn drop(&mut self) {
-        let handle = self.log.non_owning();
-        let owning = std::mem::replace(&mut self.log, handle);
-        owning.close_in_background();
+        self.core.fmt_as("LogReader", f)
     }
 }
 
 /// The chunk tag of this adapter with codec `K`.
 pub fn tag<K: Codec>() -> String {
-    format!("openraft-0.10/{}", K::NAME)
+    core::tag::<K>(LINE)
 }
 
 impl<C: RaftTypeConfig, K: Codec> LogStore<C, K> {
     /// Opens (or creates) the store in `config.dir`. The config's `tag` is
     /// replaced by this adapter's (openraft line and codec).
     pub fn open(config: Config) -> Result<Self> {
-        Self::from_engine(ChunkLog::open(config.tag(tag::<K>()))?)
+        Ok(LogStore { core: AdapterCore::open(config)? })
     }
 
-    /// Wraps an engine opened with [`tag`]`::<K>()` as its tag.
+    /// Wraps an engine opened with [`tag`]`::<K>()` as its tag; another
+    /// tag is refused ([`Error::InvalidConfig`]).
     pub fn from_engine(log: ChunkLog) -> Result<Self> {
-        if log.config().tag != tag::<K>() {
-            return Err(Error::InvalidConfig(format!(
-                "engine opened with tag {:?}, this adapter needs {:?}",
-                log.config().tag,
-                tag::<K>()
-            )));
-        }
-        let last_entry = match log.state().last_index {
-            Some(i) if log.state().first_index.is_some() => {
-                let raw = log.read_range(i..=i)?;
-                codec::decode_entries::<K, C::Entry>(raw)?.pop().map(|e| e.log_id())
-            }
-            _ => None,
-        };
-        Ok(LogStore { log, last_entry, _codec: PhantomData })
+        Ok(LogStore { core: AdapterCore::from_engine(log)? })
     }
 
     /// The engine underneath (statistics, configuration). To keep a
     /// handle, take [`ChunkLog::non_owning`]: a clone would keep the store
     /// open, its directory locked, after this store is dropped.
     pub fn engine(&self) -> &ChunkLog {
-        &self.log
+        self.core.engine()
     }
 
     /// A reader of this store. It does not keep the store open: once the
     /// store is dropped and closed, its calls fail with [`Error::Closed`].
     pub fn reader(&self) -> LogReader<C, K> {
-        LogReader { log: self.log.non_owning(), _types: PhantomData }
-    }
-
-    fn purged(&self) -> Result<Option<LogIdOf<C>>> {
-        let st = self.log.state();
-        codec::decode_opt::<K, _>(st.purged.as_ref().map(|p| p.meta.as_ref()))
+        LogReader { core: self.core.reader() }
     }
 }
 
@@ -209,7 +210,7 @@ impl<C: RaftTypeConfig, K: Codec> LogStore<C, K> {
 /// `io::Error` instead (see the module docs).
 impl<C: RaftTypeConfig> From<Error> for StorageError<C> {
     fn from(e: Error) -> Self {
-        let (subject, verb) = codec::error_context(&e);
+        let (subject, verb) = error_context(&e);
         let subject = match subject {
             Subject::Store => ErrorSubject::Store,
             Subject::Vote => ErrorSubject::Vote,
@@ -225,20 +226,16 @@ impl<C: RaftTypeConfig> From<Error> for StorageError<C> {
     }
 }
 
-fn read_vote<C: RaftTypeConfig, K: Codec>(log: &ChunkLog) -> Result<Option<VoteOf<C>>> {
-    codec::decode_opt::<K, _>(log.state().vote.as_deref())
-}
-
 impl<C: RaftTypeConfig, K: Codec> RaftLogReader<C> for LogReader<C, K> {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
     ) -> io::Result<Vec<C::Entry>> {
-        Ok(codec::decode_entries::<K, C::Entry>(self.log.read_range(range)?)?)
+        Ok(self.core.entries(range)?)
     }
 
     async fn read_vote(&mut self) -> io::Result<Option<VoteOf<C>>> {
-        Ok(read_vote::<C, K>(&self.log)?)
+        Ok(self.core.vote()?)
     }
 }
 
@@ -246,9 +243,8 @@ impl<C: RaftTypeConfig, K: Codec> RaftLogStorage<C> for LogStore<C, K> {
     type LogReader = LogReader<C, K>;
 
     async fn get_log_state(&mut self) -> io::Result<LogState<C>> {
-        let purged = self.purged()?;
-        let last = if self.log.state().first_index.is_some() { self.last_entry.clone() } else { purged.clone() };
-        Ok(LogState { last_purged_log_id: purged, last_log_id: last })
+        let ids = self.core.log_state()?;
+        Ok(LogState { last_purged_log_id: ids.purged, last_log_id: ids.last })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -256,29 +252,15 @@ impl<C: RaftTypeConfig, K: Codec> RaftLogStorage<C> for LogStore<C, K> {
     }
 
     async fn save_vote(&mut self, vote: &VoteOf<C>) -> io::Result<()> {
-        if let Some(current) = read_vote::<C, K>(&self.log)? {
-            // Votes order by leader id, then committed (as openraft's own
-            // comparison); incomparable leader ids are openraft's to judge.
-            let order = vote
-                .leader_id()
-                .partial_cmp(current.leader_id())
-                .map(|o| o.then(vote.is_committed().cmp(&current.is_committed())));
-            if order == Some(std::cmp::Ordering::Less) {
-                let e = Error::VoteReversal { current: current.to_string(), attempted: vote.to_string() };
-                return Err(e.into());
-            }
-        }
-        self.log.write_vote(&K::encode(vote)?)?;
-        Ok(codec::flushed(&self.log).await?)
+        Ok(self.core.save_vote(vote).await?)
     }
 
     async fn save_committed(&mut self, committed: Option<LogIdOf<C>>) -> io::Result<()> {
-        let blob = committed.as_ref().map(K::encode).transpose()?;
-        Ok(self.log.save_committed(blob.as_deref())?)
+        Ok(self.core.save_committed(committed.as_ref())?)
     }
 
     async fn read_committed(&mut self) -> io::Result<Option<LogIdOf<C>>> {
-        Ok(codec::decode_opt::<K, _>(self.log.state().committed.as_deref())?)
+        Ok(self.core.committed()?)
     }
 
     async fn append<I>(&mut self, entries: I, callback: IOFlushed<C>) -> io::Result<()>
@@ -286,33 +268,15 @@ impl<C: RaftTypeConfig, K: Codec> RaftLogStorage<C> for LogStore<C, K> {
         I: IntoIterator<Item = C::Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut last = None;
-        let mut buf = Vec::new();
-        let spans = codec::encode_batch::<K, _>(
-            entries.into_iter().inspect(|e| last = Some(e.log_id())),
-            |e: &C::Entry| e.index(),
-            &mut buf,
-        )?;
-        codec::room(&self.log).await?;
-        self.log.append(spans.iter().map(|(i, r)| (*i, &buf[r.clone()])))?;
-        if last.is_some() {
-            self.last_entry = last;
-        }
-        self.log.flush(Box::new(move |r| callback.io_completed(r.map_err(io::Error::from))));
-        Ok(())
+        let callback = Box::new(move |r: Result<()>| callback.io_completed(r.map_err(io::Error::from)));
+        Ok(self.core.append(entries, callback).await?)
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogIdOf<C>>) -> io::Result<()> {
-        let index = last_log_id.as_ref().map(|id| id.index());
-        let before = self.log.state().last_index;
-        self.log.truncate_after(index)?;
-        if self.log.state().last_index != before {
-            self.last_entry = last_log_id;
-        }
-        Ok(())
+        Ok(self.core.truncate_after(last_log_id)?)
     }
 
     async fn purge(&mut self, log_id: LogIdOf<C>) -> io::Result<()> {
-        Ok(self.log.purge(log_id.index(), &K::encode(&log_id)?)?)
+        Ok(self.core.purge(&log_id)?)
     }
 }
