@@ -235,9 +235,7 @@ fn dump_decodes_openraft_entries() {
         s.blocking_append(entries).await.unwrap();
         s.get_log_state().await.unwrap();
         // Dropping an adapter closes in the background; wait for it.
-        let engine = s.engine().clone();
-        drop(s);
-        engine.close().unwrap();
+        s.close().await.unwrap();
     });
     drop(forks_held);
     let (code, out, _) = run(&["dump", dir.path().to_str().unwrap(), "--decode"]);
@@ -569,9 +567,7 @@ fn stat_decodes_the_openraft_010_vote_and_committed_log_id() {
         s.save_vote(&openraft::Vote::new_committed(2, 7)).await.unwrap();
         s.save_committed(Some(log_id::<TC>(2, 7, 2))).await.unwrap();
         // Dropping an adapter closes in the background; wait for it.
-        let engine = s.engine().clone();
-        drop(s);
-        engine.close().unwrap();
+        s.close().await.unwrap();
     });
     drop(forks_held);
     let d = dir.path().to_str().unwrap();
@@ -606,9 +602,7 @@ fn stat_and_dump_decode_an_openraft_09_directory_as_09() {
         s.save_vote(&Vote::new(3, 1)).await.unwrap();
         s.save_committed(Some(log_id(1, 1, 2))).await.unwrap();
         // Dropping an adapter closes in the background; wait for it.
-        let engine = s.engine().clone();
-        drop(s);
-        engine.close().unwrap();
+        s.close().await.unwrap();
     });
     drop(forks_held);
     let d = dir.path().to_str().unwrap();

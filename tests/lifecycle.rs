@@ -66,3 +66,21 @@ fn reads_of_what_never_reached_the_disk_fail_with_the_poisoning_error() {
     let later = log.append([(5, b"x")]).unwrap_err();
     assert_eq!(later.io_kind(), Some(std::io::ErrorKind::StorageFull));
 }
+
+/// `close_with` returns at once and fires once the directory is free: a
+/// lock taken from elsewhere (another process would use the same flock)
+/// then succeeds at once.
+#[test]
+fn close_with_fires_once_the_directory_is_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = ChunkLog::open(Config::new(dir.path())).unwrap();
+    log.append((1..=100u64).map(|i| (i, [i as u8; 64]))).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    log.close_with(Box::new(move |r| tx.send(r).unwrap()));
+    rx.recv_timeout(std::time::Duration::from_secs(20)).expect("closed").unwrap();
+    let lock = chunklog::inspect::lock(dir.path()).expect("the directory is free once closed");
+    assert!(lock.is_some());
+    drop(lock);
+    let log = ChunkLog::open(Config::new(dir.path())).unwrap();
+    assert_eq!(log.state().last_index, Some(100), "the queued entries were flushed");
+}

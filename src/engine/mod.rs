@@ -263,6 +263,27 @@ impl ChunkLog {
         }
     }
 
+    /// Drops this handle without waiting, like
+    /// [`close_in_background`](Self::close_in_background), and fires
+    /// `callback` once the store has closed: every owning handle gone,
+    /// queued writes flushed (or the store poisoned: the callback then gets
+    /// the error), purge deletions done and the directory lock released.
+    /// An async caller awaits this to know that another process may now
+    /// open the directory.
+    pub fn close_with(self, callback: Callback) {
+        {
+            let mut q = self.core.pipe.queue.lock();
+            if !q.stopped {
+                q.closed_waiters.push(callback);
+                drop(q);
+                self.close_in_background();
+                return;
+            }
+        }
+        let r = self.core.pipe.queue.lock().poisoned.as_ref().map_or(Ok(()), |p| Err(p.error()));
+        pipe::fire(callback, r);
+    }
+
     /// The log directory.
     pub fn dir(&self) -> &Path {
         &self.core.cfg.dir

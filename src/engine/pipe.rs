@@ -135,6 +135,8 @@ pub(crate) struct Queue {
     pub callbacks: Vec<Callback>,
     /// Fired once the queue is below its byte limit again.
     pub room_waiters: Vec<Callback>,
+    /// Fired once the store has closed and released its directory.
+    pub closed_waiters: Vec<Callback>,
     /// Encoded bytes queued or in flight (for back-pressure).
     pub bytes: usize,
     /// After the next sync, delete sealed chunks with ids below this.

@@ -241,6 +241,21 @@ impl<L: Line, K: Codec> AdapterCore<L, K> {
 /// (an open of the same directory in this process waits for that).
 /// Dropping it where it may block would stall an async runtime's worker
 /// for an fsync and the deletions.
+impl<L: Line, K: Codec> AdapterCore<L, K> {
+    /// Closes the store without blocking the runtime and returns once it
+    /// has closed (queued writes flushed, directory released), or at once
+    /// with the error if it was poisoned.
+    pub(crate) async fn close(mut self) -> Result<()> {
+        let handle = self.log.non_owning();
+        let owning = std::mem::replace(&mut self.log, handle);
+        let (tx, rx) = futures_channel::oneshot::channel();
+        owning.close_with(Box::new(move |r| {
+            let _ = tx.send(r);
+        }));
+        rx.await.unwrap_or(Err(crate::Error::Closed))
+    }
+}
+
 impl<L: Line, K: Codec> Drop for AdapterCore<L, K> {
     fn drop(&mut self) {
         let handle = self.log.non_owning();

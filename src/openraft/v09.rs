@@ -153,6 +153,16 @@ impl<C: RaftTypeConfig, K: Codec> LogStore<C, K> {
     pub fn reader(&self) -> LogReader<C, K> {
         LogReader { core: self.core.reader() }
     }
+
+    /// Closes the store and returns once it has closed: what is queued is
+    /// flushed, purge deletions are done and the directory lock is
+    /// released, so another process (the `chunklog` tool, a restarted
+    /// node) may open it. It awaits without blocking the runtime. Dropping
+    /// the store closes it the same way without waiting; an open of the
+    /// directory in this process waits for that by itself.
+    pub async fn close(self) -> Result<()> {
+        self.core.close().await
+    }
 }
 
 /// Describes a chunklog error as openraft 0.9's [`StorageError`]: what an
