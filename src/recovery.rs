@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
+use crate::apply::{self, Change};
 use crate::chunk::{self, ChunkInfo, ChunkReader, Rest, Tail};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -93,39 +94,17 @@ impl Replay {
 
     fn apply(&mut self, op: Op, slot: Slot) -> std::result::Result<(), String> {
         let st = self.state.as_mut().ok_or("record before the chunk's checkpoint")?;
-        match op {
-            Op::Entry(i) => {
-                st.apply_entry(i).map_err(|n| format!("entry {i} does not follow index {}", n - 1))?;
-                if !self.index.push(i, slot) {
-                    // Entries below were in chunks that are gone; the final
-                    // check decides whether the purge point covers them.
-                    self.index.truncate_after(None);
-                    self.index.push(i, slot);
-                }
-            }
-            Op::Vote(v) => st.vote = Some(v),
-            Op::Committed(c) => st.committed = c,
-            Op::UserMeta(m) => st.user_meta = m,
-            Op::Truncate(after) => {
-                if let Some(p) = st.purged_index()
-                    && after.is_none_or(|a| a < p)
-                {
-                    return Err(format!("truncation after {after:?} is below the purge point {p}"));
-                }
-                st.apply_truncate(after);
-                self.index.truncate_after(after);
-            }
-            Op::Purge(i, meta) => {
-                if st.purged_index().is_some_and(|p| p >= i) {
-                    return Err(format!("purge to {i} does not advance the purge point {:?}", st.purged_index()));
-                }
-                st.apply_purge(i, meta);
-                self.index.purge_upto(i);
-            }
+        let change = match op {
+            Op::Entry(index) => Change::Entry { index, slot },
+            Op::Vote(v) => Change::Vote(v),
+            Op::Committed(c) => Change::Committed(c),
+            Op::UserMeta(m) => Change::UserMeta(m),
+            Op::Truncate(after) => Change::Truncate(after),
+            Op::Purge(index, meta) => Change::Purge { index, meta },
             Op::Checkpoint(_) => return Err("checkpoint record in the middle of a chunk".into()),
             Op::Footer => return Err("footer record in the middle of a chunk".into()),
-        }
-        Ok(())
+        };
+        apply::apply(st, &mut self.index, change).map_err(|r| r.to_string())
     }
 
     fn apply_footer(&mut self, path: &Path, id: u64, at: u64, f: Footer) -> Result<()> {

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use super::ChunkLog;
 use super::memory::Shared;
 use super::pipe::{Callback, Queue, Segment, fire};
+use crate::apply::{self, Change};
 use crate::chunk::Tail;
 use crate::error::{Error, Result};
 use crate::format::{self, RecordKind};
@@ -39,15 +40,12 @@ impl ChunkLog {
                 if index == u64::MAX {
                     return Err(Error::OutOfRange { what: "entry index", value: index, max: u64::MAX - 1 });
                 }
-                if let Some(next) = sh.state.next_index()
-                    && index != next
-                {
-                    return Err(Error::NonConsecutive { expected: next, got: index });
-                }
+                let placeholder = Slot { chunk: 0, offset: 0, len: 0 };
+                apply::check(&sh.state, &Change::Entry { index, slot: placeholder })?;
                 let (offset, len) = self.enqueue(&mut sh, &mut q, |buf| format::encode_entry(buf, index, payload))?;
-                let chunk = sh.tail.id;
-                sh.index.push(index, Slot { chunk, offset, len });
-                let _ = sh.state.apply_entry(index); // consecutiveness checked above
+                let slot = Slot { chunk: sh.tail.id, offset, len };
+                let Shared { state, index: ix, .. } = &mut *sh;
+                apply::apply_checked(state, ix, Change::Entry { index, slot });
                 sh.cache.insert(index, payload);
                 queued = true;
             }
@@ -66,7 +64,7 @@ impl ChunkLog {
     pub fn write_vote(&self, vote: &[u8]) -> Result<()> {
         check_len(vote.len())?;
         self.write(
-            |sh| sh.state.vote = Some(Bytes::copy_from_slice(vote)),
+            Change::Vote(Bytes::copy_from_slice(vote)),
             |buf| format::encode_frame(buf, RecordKind::Vote, &[vote]),
         )
     }
@@ -86,7 +84,7 @@ impl ChunkLog {
     pub fn save_committed(&self, committed: Option<&[u8]>) -> Result<()> {
         check_len(committed.map_or(0, <[u8]>::len))?;
         self.write(
-            |sh| sh.state.committed = committed.map(Bytes::copy_from_slice),
+            Change::Committed(committed.map(Bytes::copy_from_slice)),
             |buf| format::encode_opt_blob(buf, RecordKind::Committed, committed),
         )
     }
@@ -96,7 +94,7 @@ impl ChunkLog {
     pub fn save_user_meta(&self, meta: Option<&[u8]>) -> Result<()> {
         check_len(meta.map_or(0, <[u8]>::len))?;
         self.write(
-            |sh| sh.state.user_meta = meta.map(Bytes::copy_from_slice),
+            Change::UserMeta(meta.map(Bytes::copy_from_slice)),
             |buf| format::encode_opt_blob(buf, RecordKind::UserMeta, meta),
         )
     }
@@ -106,11 +104,7 @@ impl ChunkLog {
     /// nothing lies after `index`.
     pub fn truncate_after(&self, index: Option<u64>) -> Result<()> {
         let mut sh = self.core.shared.write();
-        if let Some(p) = sh.state.purged_index()
-            && index.is_none_or(|i| i < p)
-        {
-            return Err(Error::TruncateBelowPurged { index, purged: p });
-        }
+        apply::check(&sh.state, &Change::Truncate(index))?;
         let Some(last) = sh.state.last_index else { return Ok(()) };
         if index.is_some_and(|i| i >= last) {
             return Ok(());
@@ -118,9 +112,9 @@ impl ChunkLog {
         let mut q = self.core.pipe.queue.lock();
         q.check()?;
         self.enqueue(&mut sh, &mut q, |buf| format::encode_truncate(buf, index))?;
-        sh.state.apply_truncate(index);
-        sh.index.truncate_after(index);
-        sh.cache.truncate_after(index);
+        let Shared { state, index: ix, cache, .. } = &mut *sh;
+        apply::apply_checked(state, ix, Change::Truncate(index));
+        cache.truncate_after(index);
         drop(q);
         drop(sh);
         self.core.pipe.work_cv.notify_one();
@@ -143,9 +137,9 @@ impl ChunkLog {
         let mut q = self.core.pipe.queue.lock();
         q.check()?;
         self.enqueue(&mut sh, &mut q, |buf| format::encode_purge(buf, index, meta))?;
-        sh.state.apply_purge(index, Bytes::copy_from_slice(meta));
-        sh.index.purge_upto(index);
-        sh.cache.purge_upto(index);
+        let Shared { state, index: ix, cache, .. } = &mut *sh;
+        apply::apply_checked(state, ix, Change::Purge { index, meta: Bytes::copy_from_slice(meta) });
+        cache.purge_upto(index);
         let below = sh.index.first_chunk().unwrap_or(sh.tail.id);
         q.purge_below = Some(q.purge_below.map_or(below, |b| b.max(below)));
         drop(q);
@@ -224,12 +218,14 @@ impl ChunkLog {
     }
 
     /// Queues one non-entry record and applies it to the in-memory state.
-    fn write(&self, apply: impl FnOnce(&mut Shared), encode: impl FnOnce(&mut Vec<u8>) -> usize) -> Result<()> {
+    fn write(&self, change: Change, encode: impl FnOnce(&mut Vec<u8>) -> usize) -> Result<()> {
         let mut sh = self.core.shared.write();
+        apply::check(&sh.state, &change)?;
         let mut q = self.core.pipe.queue.lock();
         q.check()?;
         self.enqueue(&mut sh, &mut q, encode)?;
-        apply(&mut sh);
+        let Shared { state, index, .. } = &mut *sh;
+        apply::apply_checked(state, index, change);
         drop(q);
         drop(sh);
         self.core.pipe.work_cv.notify_one();
