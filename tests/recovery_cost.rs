@@ -50,6 +50,7 @@ fn a_torn_multi_mib_entry_is_scanned_in_linear_bytes() {
     let file_len = len(&chunk);
 
     let (log, read) = open_counting(&cfg);
+    println!("torn 4 MiB entry: open read {read} bytes of a {file_len}-byte chunk");
     assert_eq!(log.state().last_index, Some(10), "the torn entry is cut");
     assert!(log.stats().torn_bytes_cut > 0);
     assert!(read <= 3 * file_len + MIB, "open read {read} bytes of a {file_len}-byte chunk");
@@ -81,6 +82,7 @@ fn an_untrimmed_big_footer_in_the_newest_chunk_is_read_in_linear_bytes() {
     let file_len = len(&sealed);
 
     let (log, read) = open_counting(&cfg);
+    println!("untrimmed big footer: open read {read} bytes of a {file_len}-byte chunk");
     assert_eq!(log.state().last_index, Some(n));
     assert_eq!(log.stats().preallocated_bytes_trimmed, 2 * MIB);
     assert!(read <= 3 * file_len + MIB, "open read {read} bytes of a {file_len}-byte chunk");
@@ -113,6 +115,7 @@ fn opening_many_sealed_chunks_reads_footers_not_payloads() {
     let budget = structures + len(newest) + chunks.len() as u64 * 8192;
 
     let (log, read) = open_counting(&cfg);
+    println!("{} chunks: open read {read} bytes; budget {budget}; all chunk bytes {payload}", chunks.len());
     assert_eq!(log.state().last_index, Some(200 * 50 + 1));
     assert!(read <= budget, "open read {read} bytes; footers, checkpoints and newest chunk {budget}; all {payload}");
 }
