@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::chunk::{self, ChunkReader};
 use crate::error::{Error, Result};
 use crate::format::{self, FrameError, RecordKind};
-use crate::recovery::{self, Repair};
+use crate::recovery;
 use crate::state::LogState;
 use crate::vfs::{DirLock, StdVfs, Vfs};
 
@@ -75,37 +75,8 @@ pub struct Problem {
     pub repairable: bool,
 }
 
-/// A repair open would make: cut the newest chunk, or remove it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RepairAction {
-    /// Cut `path` at `at`, dropping `dropped` bytes.
-    Cut {
-        /// The chunk file.
-        path: PathBuf,
-        /// New length.
-        at: u64,
-        /// Bytes dropped.
-        dropped: u64,
-    },
-    /// Remove `path` (`bytes` long): a chunk that was never completely created.
-    Remove {
-        /// The chunk file.
-        path: PathBuf,
-        /// Its length.
-        bytes: u64,
-    },
-    /// Give back the newest chunk's preallocated space: `bytes` zero bytes
-    /// from `at` on that no record ever reached. Not damage: what an
-    /// unclean stop leaves.
-    TrimPreallocated {
-        /// The chunk file.
-        path: PathBuf,
-        /// New length.
-        at: u64,
-        /// Zero bytes given back.
-        bytes: u64,
-    },
-}
+/// A repair open would make (the one type recovery decides and applies).
+pub use crate::recovery::Repair as RepairAction;
 
 /// The result of checking a directory.
 #[derive(Clone, Debug, Default)]
@@ -303,7 +274,7 @@ pub fn check(vfs: &dyn Vfs, dir: &Path, mut progress: impl FnMut(u64)) -> Result
     match recovery::recover_dir(vfs, dir, None) {
         Ok(rec) => {
             report.state = Some(rec.state);
-            report.repairs = rec.repairs.iter().map(action).collect();
+            report.repairs = rec.repairs.clone();
         }
         Err(e @ Error::Io { .. }) => return Err(e),
         Err(e) => {
@@ -329,14 +300,6 @@ pub fn check(vfs: &dyn Vfs, dir: &Path, mut progress: impl FnMut(u64)) -> Result
     Ok(report)
 }
 
-fn action(r: &Repair) -> RepairAction {
-    match r {
-        Repair::Cut { path, at, dropped } => RepairAction::Cut { path: path.clone(), at: *at, dropped: *dropped },
-        Repair::Remove { path, len } => RepairAction::Remove { path: path.clone(), bytes: *len },
-        Repair::Trim { path, at, len } => RepairAction::TrimPreallocated { path: path.clone(), at: *at, bytes: *len },
-    }
-}
-
 /// Applies exactly the tail repair open would apply, and nothing more,
 /// first copying the bytes it drops to `<chunk>.broken` and making that
 /// copy durable (file and directory) before anything is cut. Preallocated
@@ -348,5 +311,5 @@ pub fn repair(vfs: &dyn Vfs, dir: &Path, dry_run: bool) -> Result<Vec<RepairActi
     if !dry_run {
         recovery::apply_repairs(vfs, dir, &rec.repairs, true)?;
     }
-    Ok(rec.repairs.iter().map(action).collect())
+    Ok(rec.repairs.clone())
 }

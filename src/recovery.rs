@@ -21,16 +21,39 @@ use crate::index::{Index, Slot};
 use crate::state::LogState;
 use crate::vfs::Vfs;
 
-/// A change open makes to the directory after a successful replay.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Repair {
-    /// Cut the newest chunk at `at`, dropping `dropped` bytes of torn tail.
-    Cut { path: PathBuf, at: u64, dropped: u64 },
-    /// Give back the newest chunk's preallocated space from `at` on:
-    /// `len` zero bytes that no record ever reached. Not damage.
-    Trim { path: PathBuf, at: u64, len: u64 },
-    /// Remove the newest chunk: it was never completely created.
-    Remove { path: PathBuf, len: u64 },
+/// A change open makes to the directory after a successful replay (and
+/// that `chunklog repair` makes): cut the newest chunk's torn tail,
+/// give back its preallocated space, or remove a chunk never completely
+/// created.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Repair {
+    /// Cut `path` at `at`, dropping `dropped` bytes.
+    Cut {
+        /// The chunk file.
+        path: PathBuf,
+        /// New length.
+        at: u64,
+        /// Bytes dropped.
+        dropped: u64,
+    },
+    /// Remove `path` (`bytes` long): a chunk that was never completely created.
+    Remove {
+        /// The chunk file.
+        path: PathBuf,
+        /// Its length.
+        bytes: u64,
+    },
+    /// Give back the newest chunk's preallocated space: `bytes` zero bytes
+    /// from `at` on that no record ever reached. Not damage: what an
+    /// unclean stop leaves.
+    TrimPreallocated {
+        /// The chunk file.
+        path: PathBuf,
+        /// New length.
+        at: u64,
+        /// Zero bytes given back.
+        bytes: u64,
+    },
 }
 
 pub(crate) struct Recovered {
@@ -364,7 +387,7 @@ impl<'a> Replayer<'a> {
                 return Err(r.corrupt(off, format!("{why}, and valid records follow it (the first at byte {at})")));
             }
             _ if records == 0 => return Err(r.corrupt(off, format!("checkpoint: {why}"))),
-            Rest::Zeros => self.repairs.push(Repair::Trim { path, at: off, len: r.len - off }),
+            Rest::Zeros => self.repairs.push(Repair::TrimPreallocated { path, at: off, bytes: r.len - off }),
             Rest::Torn => self.repairs.push(Repair::Cut { path, at: off, dropped: r.len - off }),
         }
         Ok(())
@@ -388,7 +411,7 @@ impl<'a> Replayer<'a> {
         if trailer_ok && newest && r.all_zero(trailer_end, r.len)? {
             // Sealed, but its preallocated space was not given back yet.
             let path = r.path.to_path_buf();
-            self.repairs.push(Repair::Trim { path, at: trailer_end, len: r.len - trailer_end });
+            self.repairs.push(Repair::TrimPreallocated { path, at: trailer_end, bytes: r.len - trailer_end });
             return Ok(Some(trailer_end));
         }
         if !newest && trailer_end == r.len {
@@ -424,7 +447,7 @@ impl<'a> Replayer<'a> {
             );
             return Err(Error::corruption(&path, 0, why));
         }
-        self.repairs.push(Repair::Remove { path, len });
+        self.repairs.push(Repair::Remove { path, bytes: len });
         Ok(())
     }
 }
@@ -484,11 +507,11 @@ pub(crate) fn apply_repairs(vfs: &dyn Vfs, dir: &Path, repairs: &[Repair], keep_
             match r {
                 Repair::Cut { path, at, .. } => save_broken(vfs, dir, path, *at)?,
                 Repair::Remove { path, .. } => save_broken(vfs, dir, path, 0)?,
-                Repair::Trim { .. } => {}
+                Repair::TrimPreallocated { .. } => {}
             }
         }
         match r {
-            Repair::Trim { path, at, len } => {
+            Repair::TrimPreallocated { path, at, bytes: len } => {
                 tracing::debug!(chunk = %path.display(), offset = at, bytes = len, "giving back preallocated space of the newest chunk");
                 cut(vfs, path, *at)?;
             }
@@ -496,7 +519,7 @@ pub(crate) fn apply_repairs(vfs: &dyn Vfs, dir: &Path, repairs: &[Repair], keep_
                 tracing::warn!(chunk = %path.display(), offset = at, bytes_dropped = dropped, "cutting torn tail of the newest chunk");
                 cut(vfs, path, *at)?;
             }
-            Repair::Remove { path, len } => {
+            Repair::Remove { path, bytes: len } => {
                 tracing::warn!(chunk = %path.display(), bytes_dropped = len, "removing newest chunk that was never completely created");
                 vfs.remove_file(path).map_err(|e| Error::io("remove", path, e))?;
                 vfs.sync_dir(dir).map_err(|e| Error::io("fsync directory", dir, e))?;

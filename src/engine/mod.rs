@@ -181,11 +181,11 @@ impl ChunkLog {
         let stats = Arc::new(Counters::default());
         for r in &rec.repairs {
             match r {
-                recovery::Repair::Trim { len, .. } => {
-                    stats.preallocated_bytes_trimmed.fetch_add(*len, Ordering::Relaxed)
+                recovery::Repair::TrimPreallocated { bytes, .. } => {
+                    stats.preallocated_bytes_trimmed.fetch_add(*bytes, Ordering::Relaxed)
                 }
                 recovery::Repair::Cut { dropped, .. } => stats.torn_bytes_cut.fetch_add(*dropped, Ordering::Relaxed),
-                recovery::Repair::Remove { len, .. } => stats.torn_bytes_cut.fetch_add(*len, Ordering::Relaxed),
+                recovery::Repair::Remove { bytes, .. } => stats.torn_bytes_cut.fetch_add(*bytes, Ordering::Relaxed),
             };
         }
         let shared = Shared {
