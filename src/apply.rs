@@ -17,14 +17,20 @@ use crate::state::LogState;
 #[derive(Debug, Clone)]
 pub(crate) enum Change {
     /// An entry, at `slot` on disk.
-    Entry { index: u64, slot: Slot },
+    Entry {
+        index: u64,
+        slot: Slot,
+    },
     Vote(Bytes),
     Committed(Option<Bytes>),
     UserMeta(Option<Bytes>),
     /// Deletes every entry after the index (`None`: every entry).
     Truncate(Option<u64>),
     /// Deletes every entry up to and including `index`.
-    Purge { index: u64, meta: Bytes },
+    Purge {
+        index: u64,
+        meta: Bytes,
+    },
 }
 
 /// Why a record may not follow the state.

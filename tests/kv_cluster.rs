@@ -28,6 +28,8 @@ mod cli;
 mod cluster;
 #[path = "../examples/kv_cluster/driver.rs"]
 mod driver;
+#[path = "../examples/kv_cluster/faultfs.rs"]
+mod faultfs;
 #[path = "../examples/kv_cluster/faults.rs"]
 mod faults;
 #[path = "../examples/kv_cluster/load.rs"]
@@ -122,6 +124,7 @@ fn run() {
         snapshot_every: 20,
         timeout_secs: 240,
         keep: false,
+        ..driver::Options::default()
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let report = rt.block_on(driver::run(options.clone())).expect("the scenario ran to the end");

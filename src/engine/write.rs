@@ -63,10 +63,9 @@ impl ChunkLog {
     /// [`save_vote`](Self::save_vote) for the blocking form.
     pub fn write_vote(&self, vote: &[u8]) -> Result<()> {
         check_len(vote.len())?;
-        self.write(
-            Change::Vote(Bytes::copy_from_slice(vote)),
-            |buf| format::encode_frame(buf, RecordKind::Vote, &[vote]),
-        )
+        self.write(Change::Vote(Bytes::copy_from_slice(vote)), |buf| {
+            format::encode_frame(buf, RecordKind::Vote, &[vote])
+        })
     }
 
     /// Saves a vote and returns once it (and everything before it) is
@@ -83,20 +82,18 @@ impl ChunkLog {
     /// it durable at once; a restarted node re-applies up to it.)
     pub fn save_committed(&self, committed: Option<&[u8]>) -> Result<()> {
         check_len(committed.map_or(0, <[u8]>::len))?;
-        self.write(
-            Change::Committed(committed.map(Bytes::copy_from_slice)),
-            |buf| format::encode_opt_blob(buf, RecordKind::Committed, committed),
-        )
+        self.write(Change::Committed(committed.map(Bytes::copy_from_slice)), |buf| {
+            format::encode_opt_blob(buf, RecordKind::Committed, committed)
+        })
     }
 
     /// Queues a new user metadata blob (`None` clears it). It is kept in
     /// every checkpoint and returned in [`LogState::user_meta`].
     pub fn save_user_meta(&self, meta: Option<&[u8]>) -> Result<()> {
         check_len(meta.map_or(0, <[u8]>::len))?;
-        self.write(
-            Change::UserMeta(meta.map(Bytes::copy_from_slice)),
-            |buf| format::encode_opt_blob(buf, RecordKind::UserMeta, meta),
-        )
+        self.write(Change::UserMeta(meta.map(Bytes::copy_from_slice)), |buf| {
+            format::encode_opt_blob(buf, RecordKind::UserMeta, meta)
+        })
     }
 
     /// Deletes every entry after `index` (`None`: every entry). Entries
