@@ -1,7 +1,14 @@
-//! The `kv_cluster` example's crash-and-restart scenario at a small size:
-//! three node processes on loopback, 500 keys, one follower and then the
-//! leader SIGKILLed mid-load and restarted from their directories; every
-//! acknowledged write must then be on every node.
+//! The `kv_cluster` example's scenarios at a small size, three node
+//! processes on loopback each:
+//!
+//! - 500 keys, one follower and then the leader SIGKILLed mid-load and
+//!   restarted from their directories;
+//! - 600 keys under every fault once (`--nemesis
+//!   kill,power-loss,slow-disk,full-disk,pause`, seed 7): a power cut that
+//!   drops unsynced bytes, a slow disk with a stall, a full disk that stops
+//!   a node, a paused leader.
+//!
+//! Every acknowledged write must then be on every node.
 //!
 //! How the test gets node processes: it compiles the example's own modules
 //! (`examples/kv_cluster/*.rs`, through `#[path]`) into this test binary,
@@ -28,6 +35,8 @@ mod cli;
 mod cluster;
 #[path = "../examples/kv_cluster/driver.rs"]
 mod driver;
+#[path = "../examples/kv_cluster/faultfs.rs"]
+mod faultfs;
 #[path = "../examples/kv_cluster/faults.rs"]
 mod faults;
 #[path = "../examples/kv_cluster/load.rs"]
@@ -49,7 +58,11 @@ mod types;
 
 use std::process::ExitCode;
 
-const NAME: &str = "kv_cluster_keeps_every_acknowledged_write_across_follower_and_leader_kills";
+/// The scenarios, run one after the other.
+const TESTS: &[(&str, fn())] = &[
+    ("kv_cluster_keeps_every_acknowledged_write_across_follower_and_leader_kills", run),
+    ("kv_cluster_keeps_every_acknowledged_write_under_every_fault", run_every_fault),
+];
 
 /// libtest options that take a value as the next argument.
 const VALUE_OPTIONS: &[&str] =
@@ -78,34 +91,40 @@ fn main() -> ExitCode {
         }
     }
     if list {
-        println!("{NAME}: test");
+        for (name, _) in TESTS {
+            println!("{name}: test");
+        }
         return ExitCode::SUCCESS;
     }
-    let matches = |f: &String| if exact { NAME == f } else { NAME.contains(f.as_str()) };
-    let selected = !ignored && (filters.is_empty() || filters.iter().any(matches)) && !skips.iter().any(matches);
-    if !selected {
-        println!("\nrunning 0 tests\n\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 1 filtered out\n");
-        return ExitCode::SUCCESS;
-    }
+    let matches = |name: &str, f: &String| if exact { name == f } else { name.contains(f.as_str()) };
+    let selected: Vec<&(&str, fn())> = TESTS
+        .iter()
+        .filter(|(name, _)| {
+            !ignored
+                && (filters.is_empty() || filters.iter().any(|f| matches(name, f)))
+                && !skips.iter().any(|f| matches(name, f))
+        })
+        .collect();
+    let filtered_out = TESTS.len() - selected.len();
 
-    println!("\nrunning 1 test");
+    println!("\nrunning {} test{}", selected.len(), if selected.len() == 1 { "" } else { "s" });
     let started = std::time::Instant::now();
-    let outcome = std::panic::catch_unwind(run);
-    let secs = started.elapsed().as_secs_f64();
-    match outcome {
-        Ok(()) => {
-            println!(
-                "test {NAME} ... ok\n\ntest result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in {secs:.2}s\n"
-            );
-            ExitCode::SUCCESS
-        }
-        Err(_) => {
-            println!(
-                "test {NAME} ... FAILED\n\ntest result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in {secs:.2}s\n"
-            );
-            ExitCode::FAILURE
+    let mut failed = Vec::new();
+    for (name, test) in &selected {
+        let ok = std::panic::catch_unwind(*test).is_ok();
+        println!("test {name} ... {}", if ok { "ok" } else { "FAILED" });
+        if !ok {
+            failed.push(*name);
         }
     }
+    let secs = started.elapsed().as_secs_f64();
+    let passed = selected.len() - failed.len();
+    let verdict = if failed.is_empty() { "ok" } else { "FAILED" };
+    println!(
+        "\ntest result: {verdict}. {passed} passed; {} failed; 0 ignored; 0 measured; {filtered_out} filtered out; finished in {secs:.2}s\n",
+        failed.len()
+    );
+    if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
 /// The scenario; panics on failure (every node process is killed by then:
@@ -122,6 +141,7 @@ fn run() {
         snapshot_every: 20,
         timeout_secs: 240,
         keep: false,
+        ..driver::Options::default()
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let report = rt.block_on(driver::run(options.clone())).expect("the scenario ran to the end");
@@ -151,6 +171,44 @@ fn run() {
         if k.leader_purged.is_some() {
             assert!(k.snapshots_installed > 0, "node {} caught up by snapshot: {k:?}", k.node);
         }
+    }
+    assert!(report.ok());
+}
+
+/// Every fault once, seeded; panics on failure.
+fn run_every_fault() {
+    use options::FaultKind::*;
+    let options = driver::Options {
+        keys: 600,
+        value_size: 64,
+        clients: 4,
+        snapshot_every: 20,
+        timeout_secs: 240,
+        nemesis: vec![Kill, PowerLoss, SlowDisk, FullDisk, Pause],
+        kills: 1,
+        seed: 7,
+        ..driver::Options::default()
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let report = rt.block_on(driver::run(options)).expect("the scenario ran to the end");
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    print!("{}", report.summary());
+
+    let kinds: Vec<_> = report.kills.iter().map(|k| k.kind).chain(report.stalls.iter().map(|s| s.kind)).collect();
+    for kind in [Kill, PowerLoss, SlowDisk, FullDisk, Pause] {
+        assert!(kinds.contains(&kind), "{kind:?} struck: {kinds:?}");
+    }
+    let cut = report.kills.iter().find(|k| k.kind == PowerLoss).expect("a power cut");
+    assert!(cut.dropped.is_some_and(|d| d.bytes > 0), "the power cut dropped unsynced bytes: {cut:?}");
+    let full = report.kills.iter().find(|k| k.kind == FullDisk).expect("a full disk");
+    let (status, words) = full.stopped.as_ref().expect("the node with a full disk stopped by itself");
+    assert!(status.contains('3') && words.contains("No space left"), "it said why: {status} {words}");
+    let slow = report.stalls.iter().find(|s| s.kind == SlowDisk).expect("a slow disk");
+    assert!(slow.disk.fsyncs_delayed > 0 && slow.disk.stalls > 0, "fsyncs were delayed: {slow:?}");
+    let pause = report.stalls.iter().find(|s| s.kind == Pause).expect("a pause");
+    assert!(pause.new_leader.is_some_and(|(l, _)| l != pause.node), "another node led: {pause:?}");
+    for (id, c) in &report.local_checks {
+        assert_eq!((c.reads, c.missing, c.wrong, c.errors), (report.acked, 0, 0, 0), "node {id}");
     }
     assert!(report.ok());
 }

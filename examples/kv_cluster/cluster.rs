@@ -22,6 +22,9 @@ pub struct Cluster {
     exe: PathBuf,
     root: PathBuf,
     snapshot_every: u64,
+    /// Start every node with its log on the power-loss layer.
+    power_loss: bool,
+    seed: u64,
     nodes: BTreeMap<NodeId, NodeProc>,
 }
 
@@ -44,11 +47,19 @@ impl Drop for Cluster {
 impl Cluster {
     /// Nodes of this executable at `addrs`, none started yet, with their
     /// data directories and logs under `root`.
-    pub fn new(root: PathBuf, snapshot_every: u64, addrs: &BTreeMap<NodeId, SocketAddr>) -> anyhow::Result<Cluster> {
+    /// With `power_loss`, every node's log runs on the power-loss layer.
+    pub fn new(
+        root: PathBuf,
+        snapshot_every: u64,
+        (power_loss, seed): (bool, u64),
+        addrs: &BTreeMap<NodeId, SocketAddr>,
+    ) -> anyhow::Result<Cluster> {
         Ok(Cluster {
             exe: std::env::current_exe()?,
             root,
             snapshot_every,
+            power_loss,
+            seed,
             nodes: addrs.iter().map(|(&id, &addr)| (id, NodeProc { addr, child: None })).collect(),
         })
     }
@@ -57,9 +68,18 @@ impl Cluster {
         self.root.join(format!("node{id}.log"))
     }
 
+    /// Node `id`'s data directory.
+    pub fn dir(&self, id: NodeId) -> PathBuf {
+        self.root.join(format!("node{id}"))
+    }
+
     /// Starts node `id` (again) from its data directory.
     pub fn start(&mut self, id: NodeId) -> anyhow::Result<()> {
-        let dir = self.root.join(format!("node{id}"));
+        let dir = self.dir(id);
+        let mut faults = vec!["--seed".to_string(), self.seed.to_string()];
+        if self.power_loss {
+            faults.push("--power-loss".to_string());
+        }
         let log = OpenOptions::new().create(true).append(true).open(self.log_path(id))?;
         let n = self.nodes.get_mut(&id).ok_or_else(|| anyhow!("no node {id}"))?;
         anyhow::ensure!(n.child.is_none(), "node {id} is already running");
@@ -69,6 +89,7 @@ impl Cluster {
             .arg("--dir")
             .arg(&dir)
             .args(["--snapshot-every", &self.snapshot_every.to_string()])
+            .args(&faults)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -103,6 +124,31 @@ impl Cluster {
         c.kill()?; // SIGKILL on Unix
         c.wait()?;
         Ok(())
+    }
+
+    /// Stops (`pause`: SIGSTOP) or resumes (SIGCONT) node `id`'s process.
+    pub fn signal_stop(&mut self, id: NodeId, pause: bool) -> anyhow::Result<()> {
+        let n = self.nodes.get(&id).ok_or_else(|| anyhow!("no node {id}"))?;
+        let pid = n.child.as_ref().ok_or_else(|| anyhow!("node {id} is not running"))?.id();
+        let signal = if pause { "-STOP" } else { "-CONT" };
+        let status = Command::new("kill").args([signal, &pid.to_string()]).status()?;
+        anyhow::ensure!(status.success(), "kill {signal} {pid} failed: {status}");
+        Ok(())
+    }
+
+    /// Waits until node `id` exits by itself; returns its exit status and
+    /// the last line of its output.
+    pub async fn wait_exit(&mut self, id: NodeId, deadline: Instant) -> anyhow::Result<(String, String)> {
+        loop {
+            let n = self.nodes.get_mut(&id).ok_or_else(|| anyhow!("no node {id}"))?;
+            let c = n.child.as_mut().ok_or_else(|| anyhow!("node {id} is not running"))?;
+            if let Some(status) = c.try_wait()? {
+                n.child = None;
+                return Ok((status.to_string(), self.log_tail(id, 1)));
+            }
+            anyhow::ensure!(Instant::now() < deadline, "node {id} did not exit before the deadline");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// The nodes running now.

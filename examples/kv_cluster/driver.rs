@@ -41,10 +41,10 @@ use hdrhistogram::Histogram;
 use crate::api::Api;
 use crate::checks;
 use crate::cluster::{self, Cluster};
-use crate::faults::{self, Faults, KillReport};
+use crate::faults::{self, Faults, KillReport, StallReport};
 use crate::load::{self, Load};
 use crate::monitor::LeaderMonitor;
-pub use crate::options::Options;
+pub use crate::options::{FaultKind, Options};
 pub use crate::report::Report;
 use crate::types::NodeId;
 
@@ -52,7 +52,10 @@ use crate::types::NodeId;
 /// carried out (a node failed to start, no leader, the deadline passed).
 pub async fn run(options: Options) -> anyhow::Result<Report> {
     anyhow::ensure!(options.nodes >= 1, "--nodes must be at least 1");
-    anyhow::ensure!(options.kills == 0 || options.nodes >= 3, "killing nodes needs --nodes 3 or more");
+    anyhow::ensure!(
+        faults::schedule(&options).is_empty() || options.nodes >= 3,
+        "injecting faults needs --nodes 3 or more"
+    );
     anyhow::ensure!(options.keys >= 1 && options.clients >= 1, "--keys and --clients must be at least 1");
     let tmp = tempfile::Builder::new().prefix("kv_cluster.").tempdir()?;
     let root = tmp.path().to_path_buf();
@@ -75,6 +78,7 @@ struct LoadRun {
     hist: Histogram<u64>,
     load_time: Duration,
     kills: Vec<KillReport>,
+    stalls: Vec<StallReport>,
 }
 
 async fn scenario(options: Options, root: PathBuf) -> anyhow::Result<Report> {
@@ -82,7 +86,8 @@ async fn scenario(options: Options, root: PathBuf) -> anyhow::Result<Report> {
     let deadline = t0 + Duration::from_secs(options.timeout_secs);
     let ids: Vec<NodeId> = (1..=options.nodes).collect();
     let addrs = cluster::loopback_addrs(&ids)?;
-    let mut cluster = Cluster::new(root, options.snapshot_every, &addrs)?;
+    let power_loss = options.nemesis.contains(&FaultKind::PowerLoss);
+    let mut cluster = Cluster::new(root, options.snapshot_every, (power_loss, options.seed), &addrs)?;
     let api = Api::new(addrs)?;
 
     // 1. Start the nodes and wait until they serve. 2. Form the cluster.
@@ -91,7 +96,7 @@ async fn scenario(options: Options, root: PathBuf) -> anyhow::Result<Report> {
     let monitor = LeaderMonitor::start(api.clone(), ids.clone());
 
     // 3. The load, with kills and restarts.
-    let load = Arc::new(Load::new(&options, ids.clone(), faults::gate_before_kill(&options, 0)));
+    let load = Arc::new(Load::new(&options, ids.clone(), faults::gate_before_first(&options)));
     let run = load_with_faults(&options, &mut cluster, &api, &load, deadline).await?;
 
     // 4. Converge: a leader, and every node applied what it applied.
@@ -114,6 +119,7 @@ async fn scenario(options: Options, root: PathBuf) -> anyhow::Result<Report> {
         gate_wait: Duration::from_micros(load.gate_wait_us() / options.clients as u64),
         latency_us: (pct(0.5), pct(0.99), run.hist.max()),
         kills: run.kills,
+        stalls: run.stalls,
         leaders,
         final_term,
         final_leader: (leader, target),
@@ -135,13 +141,14 @@ async fn load_with_faults(
 ) -> anyhow::Result<LoadRun> {
     let load_start = Instant::now();
     let clients = load::spawn_clients(api, load, options.clients);
-    let kills = Faults { options, cluster, api, load, deadline }.run().await;
+    let faults = Faults { options, cluster, api, load, deadline }.run().await;
     // Stop the clients if the controller fails, so the error is not hidden
     // behind a minute of retries.
-    if kills.is_err() {
+    if faults.is_err() {
         load.stop();
     }
     let hist = load::join_clients(clients).await?;
     let load_time = load_start.elapsed();
-    Ok(LoadRun { hist, load_time, kills: kills? })
+    let faults = faults?;
+    Ok(LoadRun { hist, load_time, kills: faults.kills, stalls: faults.stalls })
 }

@@ -1,15 +1,20 @@
-//! The faults injected while the load runs, and their schedule. Today one
-//! kind: SIGKILL a node and restart it from its data directory once the
-//! leader has purged its log past the node's last entry, alternately a
-//! follower and the leader.
+//! The faults injected while the load runs, and their schedule. The
+//! `--nemesis` list (each kind once, `kill` `--kills` times, the whole list
+//! `--repeat` times) cuts the load in rounds; a round waits for its point in
+//! the load, strikes, lets the cluster move on, and heals:
 //!
-//! Why a file of its own: the fault side is what later runs vary (power
-//! loss, slow disk, full disk, pause). A round is four steps, each its own
-//! method of [`Faults`]: wait for the round's point in the load, strike
-//! ([`Faults::kill_victim`]), let the cluster move on without the victim
-//! ([`Faults::await_purge`]), heal ([`Faults::restart_victim`]). Another
-//! fault kind replaces the strike and the heal and keeps the schedule, the
-//! gate and the measurements.
+//! - kill, power loss, full disk take the node down: SIGKILL (a power cut
+//!   when the nodes run on the power-loss layer), or ENOSPC until the node
+//!   stops by itself ([`Faults::strike`]); then the cluster moves on until
+//!   the leader purged past the node's last entry ([`Faults::await_purge`]);
+//!   then the node restarts from its directory, with its space given back
+//!   ([`Faults::restart_victim`]).
+//! - pause and slow disk keep the node up ([`Faults::stall_round`]):
+//!   SIGSTOP the leader past the election timeout, or delay one node's
+//!   fsyncs, then SIGCONT or clear the delay and time the catch-up.
+//!
+//! Why a file of its own: the fault side is what runs vary, under the same
+//! load, gate and measurements.
 
 use std::time::{Duration, Instant};
 
@@ -19,40 +24,122 @@ use serde_json::Value;
 
 use crate::api::Api;
 use crate::cluster::Cluster;
+use crate::faultfs::{FaultCounters, FaultSettings, SlowDisk, Unsynced};
 use crate::load::Load;
-use crate::options::Options;
+use crate::node::ELECTION_MAX_MS;
+use crate::options::{FaultKind, Options};
 use crate::types::{NodeId, TypeConfig};
 
-/// The load is cut in `kills + 1` slots of keys; the last runs without a kill.
-fn slot(options: &Options) -> u64 {
-    options.keys / (options.kills as u64 + 1)
+/// The full disk's budget: a few dozen small entries, or the first chunk
+/// preallocation, whichever comes first.
+const FULL_DISK_BUDGET_BYTES: u64 = 4096;
+
+/// The slow disk: 5-50 ms per fsync, every 8th stalls for 2 s.
+const SLOW_DISK: SlowDisk = SlowDisk { min_ms: 5, max_ms: 50, stall_ms: 2000, stall_every: 8 };
+
+/// Before a power cut, the victim's fsyncs take 20-50 ms, so that the cut
+/// finds written, unsynced bytes.
+const CUT_WINDOW: SlowDisk = SlowDisk { min_ms: 20, max_ms: 50, stall_ms: 0, stall_every: 0 };
+
+/// How long a disk stays slow at least.
+const SLOW_DISK_FOR: Duration = Duration::from_secs(4);
+
+/// How long the leader stays paused: twice the longest election timeout.
+const PAUSE_FOR: Duration = Duration::from_millis(2 * ELECTION_MAX_MS);
+
+/// One round of the schedule: what strikes, and whether the leader (else a
+/// follower).
+#[derive(Debug, Clone, Copy)]
+pub struct Round {
+    /// The fault.
+    pub kind: FaultKind,
+    /// Whether it strikes the leader.
+    pub on_leader: bool,
 }
 
-/// Kill `i` happens when a quarter of slot `i` is acknowledged; the restart
-/// when three quarters are (and the leader purged past the killed node).
-fn kill_point(options: &Options, i: u64) -> u64 {
-    slot(options) * i + slot(options) / 4
+/// The rounds of a run: the nemesis list in order, `kill` as `--kills`
+/// rounds alternately on a follower and the leader, the whole list
+/// `--repeat` times. Power loss and pause strike the leader (a leader's
+/// queued entries are what a cut can lose); the seed picks the victims of
+/// the disk faults.
+pub fn schedule(options: &Options) -> Vec<Round> {
+    let mut rng = options.seed | 1;
+    let mut coin = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng.is_multiple_of(2)
+    };
+    let mut rounds = Vec::new();
+    for _ in 0..options.repeat {
+        for &kind in &options.nemesis {
+            match kind {
+                FaultKind::Kill => rounds.extend((0..options.kills).map(|i| Round { kind, on_leader: i % 2 == 1 })),
+                FaultKind::PowerLoss | FaultKind::Pause => rounds.push(Round { kind, on_leader: true }),
+                FaultKind::SlowDisk | FaultKind::FullDisk => rounds.push(Round { kind, on_leader: coin() }),
+            }
+        }
+    }
+    rounds
 }
 
-/// See [`kill_point`].
-fn restart_point(options: &Options, i: u64) -> u64 {
-    slot(options) * i + slot(options) * 3 / 4
+/// Where in the load the rounds happen: it is cut in `rounds + 1` slots of
+/// keys; the last runs without a fault.
+#[derive(Debug, Clone, Copy)]
+struct Points {
+    keys: u64,
+    rounds: u64,
 }
 
-/// Until kill `i` has happened, clients write no key past this.
-pub fn gate_before_kill(options: &Options, i: u64) -> u64 {
-    if i < options.kills as u64 { kill_point(options, i) + slot(options) / 4 } else { options.keys }
+impl Points {
+    fn new(options: &Options) -> Points {
+        Points { keys: options.keys, rounds: schedule(options).len() as u64 }
+    }
+
+    fn slot(self) -> u64 {
+        self.keys / (self.rounds + 1)
+    }
+
+    /// Round `i` strikes when a quarter of slot `i` is acknowledged; it
+    /// heals when three quarters are (for a node taken down: and the
+    /// leader purged past it).
+    fn strike(self, i: u64) -> u64 {
+        self.slot() * i + self.slot() / 4
+    }
+
+    /// See [`Points::strike`].
+    fn heal(self, i: u64) -> u64 {
+        self.slot() * i + self.slot() * 3 / 4
+    }
+
+    /// Until round `i` has struck, clients write no key past this.
+    fn gate_before(self, i: u64) -> u64 {
+        if i < self.rounds { self.strike(i) + self.slot() / 4 } else { self.keys }
+    }
+
+    /// How far the gate may be raised while round `i` waits for a purge: up
+    /// to half of the next slot (the rest of the load for the last round).
+    fn gate_max_before_heal(self, i: u64) -> u64 {
+        if i + 1 < self.rounds { self.strike(i + 1) + self.slot() / 2 } else { self.keys }
+    }
 }
 
-/// How far the gate may be raised while restart `i` waits for a purge: up
-/// to half of the next slot (the rest of the load for the last kill).
-fn gate_max_before_restart(options: &Options, i: u64) -> u64 {
-    if i + 1 < options.kills as u64 { kill_point(options, i + 1) + slot(options) / 2 } else { options.keys }
+/// Until the first round has struck, clients write no key past this.
+pub fn gate_before_first(options: &Options) -> u64 {
+    Points::new(options).gate_before(0)
 }
 
-/// What happened to one killed node.
+/// What happened to one node taken down (killed, cut, or stopped by a full
+/// disk) and restarted.
 #[derive(Debug, Clone)]
 pub struct KillReport {
+    /// What took it down.
+    pub kind: FaultKind,
+    /// What a power cut dropped: unsynced bytes and names (nodes on the
+    /// power-loss layer only).
+    pub dropped: Option<Unsynced>,
+    /// How a node that stopped by itself exited, and its last words.
+    pub stopped: Option<(String, String)>,
     /// The node.
     pub node: NodeId,
     /// Whether it was the leader when killed.
@@ -84,8 +171,50 @@ pub struct KillReport {
     pub snapshots_installed: u64,
 }
 
-/// A node just killed, and what was measured at the kill.
+/// What happened to a node paused, or whose disk was slowed, while it
+/// stayed up.
+#[derive(Debug, Clone)]
+pub struct StallReport {
+    /// Pause or slow disk.
+    pub kind: FaultKind,
+    /// The node.
+    pub node: NodeId,
+    /// Whether it was the leader.
+    pub was_leader: bool,
+    /// Acknowledged writes when it struck.
+    pub at_acked: u64,
+    /// Acknowledged writes when it healed.
+    pub healed_at_acked: u64,
+    /// How long the fault lasted.
+    pub lasted: Duration,
+    /// For a paused leader: the new leader and how long until a node said so.
+    pub new_leader: Option<(NodeId, Duration)>,
+    /// For a paused leader: how long until another node acknowledged a write.
+    pub first_ack_after: Option<Duration>,
+    /// The leader after the fault healed.
+    pub leader_after: NodeId,
+    /// What the slow disk did (fsyncs delayed, stalls).
+    pub disk: FaultCounters,
+    /// From healing until it applied what the leader had applied then.
+    pub caught_up_in: Duration,
+    /// The leader's applied index it had to reach.
+    pub caught_up_to: u64,
+}
+
+/// What the rounds reported.
+#[derive(Debug, Default)]
+pub struct FaultsRun {
+    /// Nodes taken down and restarted.
+    pub kills: Vec<KillReport>,
+    /// Nodes paused or slowed.
+    pub stalls: Vec<StallReport>,
+}
+
+/// A node just taken down, and what was measured then.
 struct Kill {
+    kind: FaultKind,
+    dropped: Option<Unsynced>,
+    stopped: Option<(String, String)>,
     victim: NodeId,
     was_leader: bool,
     killed_at_acked: u64,
@@ -110,51 +239,168 @@ pub struct Faults<'a> {
 }
 
 impl Faults<'_> {
-    /// Kills and restarts nodes while the load runs.
-    pub async fn run(mut self) -> anyhow::Result<Vec<KillReport>> {
-        let mut reports = Vec::new();
-        for i in 0..self.options.kills as u64 {
-            reports.push(self.round(i).await?);
+    /// Runs the schedule's rounds while the load runs.
+    pub async fn run(mut self) -> anyhow::Result<FaultsRun> {
+        let mut run = FaultsRun::default();
+        for (i, round) in schedule(self.options).into_iter().enumerate() {
+            let i = i as u64;
+            self.load.wait_acked(self.points().strike(i), self.deadline).await?;
+            self.cluster.ensure_none_exited()?;
+            match round.kind {
+                FaultKind::Pause | FaultKind::SlowDisk => run.stalls.push(self.stall_round(i, round).await?),
+                _ => {
+                    let kill = self.strike(i, round).await?;
+                    let leader_purged = self.await_purge(i, kill.victim_last).await?;
+                    run.kills.push(self.restart_victim(kill, leader_purged).await?);
+                }
+            }
         }
-        Ok(reports)
+        Ok(run)
     }
 
-    /// Round `i`: kill a node at its point of the load, restart it later.
-    async fn round(&mut self, i: u64) -> anyhow::Result<KillReport> {
-        self.load.wait_acked(kill_point(self.options, i), self.deadline).await?;
-        self.cluster.ensure_none_exited()?;
-        let kill = self.kill_victim(i).await?;
-        let leader_purged = self.await_purge(i, kill.victim_last).await?;
-        self.restart_victim(kill, leader_purged).await
+    fn points(&self) -> Points {
+        Points::new(self.options)
     }
 
-    /// SIGKILLs a follower (even rounds) or the leader (odd rounds), then
-    /// opens the gate up to the next kill.
-    async fn kill_victim(&mut self, i: u64) -> anyhow::Result<Kill> {
+    /// The leader, or the last follower, of the nodes up.
+    async fn pick(&self, on_leader: bool) -> anyhow::Result<(NodeId, NodeId)> {
         let up = self.cluster.up();
         let (leader, _) = self.api.leader(&up, self.deadline).await?;
-        let was_leader = i % 2 == 1;
-        let victim = if was_leader {
+        let victim = if on_leader {
             leader
         } else {
-            *up.iter().rev().find(|&&id| id != leader).ok_or_else(|| anyhow!("no follower to kill"))?
+            *up.iter().rev().find(|&&id| id != leader).ok_or_else(|| anyhow!("no follower to strike"))?
         };
+        Ok((leader, victim))
+    }
+
+    /// Takes a node down: SIGKILL (a power cut on the power-loss layer), or
+    /// a full disk until the node stops by itself. Then opens the gate up
+    /// to the next round.
+    async fn strike(&mut self, i: u64, round: Round) -> anyhow::Result<Kill> {
+        let (leader, victim) = self.pick(round.on_leader).await?;
+        let was_leader = victim == leader;
         let acked_before = self.load.acked();
         let victim_metrics = if was_leader { Some(self.api.metrics(victim).await?) } else { None };
-        let killed_at_acked = self.load.acked();
-        let killed_at = Instant::now();
+        let mut killed_at_acked = self.load.acked();
+        let mut killed_at = Instant::now();
         if was_leader {
             self.load.start_recovery(victim, killed_at);
         }
-        self.cluster.kill(victim)?;
-        self.load.set_gate(gate_before_kill(self.options, i + 1));
+        let mut stopped = None;
+        if round.kind == FaultKind::FullDisk {
+            let full = FaultSettings { budget_bytes: Some(FULL_DISK_BUDGET_BYTES), ..FaultSettings::default() };
+            self.api.post(victim, "/fault", &serde_json::to_value(full)?, Duration::from_secs(10)).await?;
+            self.load.set_gate(self.points().gate_before(i + 1));
+            stopped = Some(self.cluster.wait_exit(victim, self.deadline).await?);
+            (killed_at_acked, killed_at) = (self.load.acked(), Instant::now());
+        } else {
+            if round.kind == FaultKind::PowerLoss {
+                // chunklog fdatasyncs right after it writes: widen that
+                // window so the cut lands inside it.
+                let slow = FaultSettings { slow: Some(CUT_WINDOW), ..FaultSettings::default() };
+                self.set_faults(victim, slow).await?;
+                self.load.set_gate(self.points().gate_before(i + 1));
+                self.await_unsynced(victim).await;
+                (killed_at_acked, killed_at) = (self.load.acked(), Instant::now());
+            }
+            self.cluster.kill(victim)?;
+            self.load.set_gate(self.points().gate_before(i + 1));
+        }
+        let on_layer = self.options.nemesis.contains(&FaultKind::PowerLoss);
+        let dropped = if on_layer { Unsynced::read(&self.cluster.dir(victim)) } else { None };
         let victim_last = self.victim_last(victim_metrics, acked_before, leader).await?;
         let mut new_leader = None;
         if was_leader {
             let (l, _) = self.api.leader(&self.cluster.up(), self.deadline).await?;
             new_leader = Some((l, killed_at.elapsed()));
         }
-        Ok(Kill { victim, was_leader, killed_at_acked, killed_at, victim_last, new_leader })
+        Ok(Kill {
+            kind: round.kind,
+            dropped,
+            stopped,
+            victim,
+            was_leader,
+            killed_at_acked,
+            killed_at,
+            victim_last,
+            new_leader,
+        })
+    }
+
+    /// Pauses the leader (SIGSTOP) past the election timeout, or slows a
+    /// node's fsyncs for a while; then heals it and times its catch-up.
+    async fn stall_round(&mut self, i: u64, round: Round) -> anyhow::Result<StallReport> {
+        let (leader, victim) = self.pick(round.on_leader).await?;
+        let was_leader = victim == leader;
+        let others: Vec<NodeId> = self.cluster.up().into_iter().filter(|&id| id != victim).collect();
+        let at_acked = self.load.acked();
+        let started = Instant::now();
+        let pause = round.kind == FaultKind::Pause;
+        if pause {
+            if was_leader {
+                self.load.start_recovery(victim, started);
+            }
+            self.cluster.signal_stop(victim, true)?;
+        } else {
+            self.set_faults(victim, FaultSettings { slow: Some(SLOW_DISK), ..FaultSettings::default() }).await?;
+        }
+        self.load.set_gate(self.points().gate_before(i + 1));
+        let mut new_leader = None;
+        if pause && was_leader {
+            let (l, _) = self.api.leader(&others, self.deadline).await?;
+            new_leader = Some((l, started.elapsed()));
+        }
+        let hold = if pause { PAUSE_FOR } else { SLOW_DISK_FOR };
+        tokio::time::sleep(hold.saturating_sub(started.elapsed())).await;
+        if !pause {
+            self.load.wait_acked(self.points().heal(i), self.deadline).await?;
+        }
+        let healed_at_acked = self.load.acked();
+        let lasted = started.elapsed();
+        let disk = if pause {
+            self.cluster.signal_stop(victim, false)?;
+            FaultCounters::default()
+        } else {
+            self.set_faults(victim, FaultSettings::default()).await?;
+            let stats: Value = self.api.get(victim, "/stats").await?;
+            serde_json::from_value(stats["faults"].clone())?
+        };
+        let (leader_after, m) = self.api.leader(&self.cluster.up(), self.deadline).await?;
+        let caught_up_to = m.last_applied.map(|l| l.index).unwrap_or(0);
+        let caught_up_in = self.api.wait_applied(victim, caught_up_to, self.deadline).await?;
+        let first_ack_after = if pause && was_leader { self.load.end_recovery() } else { None };
+        Ok(StallReport {
+            kind: round.kind,
+            node: victim,
+            was_leader,
+            at_acked,
+            healed_at_acked,
+            lasted,
+            new_leader,
+            first_ack_after,
+            leader_after,
+            disk,
+            caught_up_in,
+            caught_up_to,
+        })
+    }
+
+    async fn set_faults(&self, node: NodeId, settings: FaultSettings) -> anyhow::Result<()> {
+        self.api.post(node, "/fault", &serde_json::to_value(settings)?, Duration::from_secs(10)).await?;
+        Ok(())
+    }
+
+    /// Waits (a few seconds at most) until node `id`'s power-loss layer
+    /// holds unsynced writes, so that the cut strikes while there is
+    /// something to lose: a store that acknowledged before its fdatasync
+    /// would lose acknowledged entries here.
+    async fn await_unsynced(&self, id: NodeId) {
+        let dir = self.cluster.dir(id);
+        let until = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < until && Unsynced::read(&dir).is_none_or(|u| u.bytes == 0) {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
     }
 
     /// An upper bound of the victim's last log index, to know when the
@@ -183,7 +429,7 @@ impl Faults<'_> {
     /// snapshot; returns the leader's purge point then. Returns `None` if the
     /// writes allowed for this round run out first.
     async fn await_purge(&self, i: u64, victim_last: u64) -> anyhow::Result<Option<u64>> {
-        self.load.wait_acked(restart_point(self.options, i), self.deadline).await?;
+        self.load.wait_acked(self.points().heal(i), self.deadline).await?;
         loop {
             let (_, m) = self.api.leader(&self.cluster.up(), self.deadline).await?;
             let purged = m.purged.map(|l| l.index);
@@ -192,7 +438,7 @@ impl Faults<'_> {
             }
             // All clients wait at the gate: let a few more writes in.
             let step = self.options.snapshot_every / 5 + 1;
-            if self.load.idle() && !self.load.raise_gate(step, gate_max_before_restart(self.options, i)) {
+            if self.load.idle() && !self.load.raise_gate(step, self.points().gate_max_before_heal(i)) {
                 return Ok(None);
             }
             anyhow::ensure!(Instant::now() < self.deadline, "deadline passed waiting for the leader to purge its log");
@@ -212,6 +458,9 @@ impl Faults<'_> {
         let stats: Value = self.api.get(kill.victim, "/stats").await?;
         let first_ack_after = if kill.was_leader { self.load.end_recovery() } else { None };
         Ok(KillReport {
+            kind: kill.kind,
+            dropped: kill.dropped,
+            stopped: kill.stopped,
             node: kill.victim,
             was_leader: kill.was_leader,
             killed_at_acked: kill.killed_at_acked,

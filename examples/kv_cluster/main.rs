@@ -24,6 +24,7 @@ mod checks;
 mod cli;
 mod cluster;
 mod driver;
+mod faultfs;
 mod faults;
 mod load;
 mod monitor;

@@ -7,7 +7,8 @@
 //! | `GET /read/{key}` | linearizable read (ReadIndex through this node, which must be the leader) |
 //! | `GET /local/{key}` | this node's own state machine, with its last applied index |
 //! | `GET /metrics` | openraft's `RaftMetrics` as JSON |
-//! | `GET /stats` | snapshot counters and chunklog statistics of this node |
+//! | `GET /stats` | snapshot counters, chunklog statistics and disk-fault counters of this node |
+//! | `POST /fault` `{"slow","budget_bytes"}` | switch this node's disk faults (slow fsyncs, a full disk) on or off |
 //! | `POST /init` `[[id,"addr"],..]` | initialize the cluster (empty list: this node alone) |
 //! | `POST /add-learner` `[id,"addr"]` | add a learner and wait for it to catch up |
 //! | `POST /change-membership` `[id,..]` | make these nodes the voters |
@@ -16,6 +17,12 @@
 //! Errors are JSON `{"error", "leader_id", "leader_addr"}`: HTTP 421 when
 //! another node is (or may be) the leader, 503 when the request could not be
 //! served now, 500 when this node's Raft has failed.
+//!
+//! The Raft log runs on the fault layers of `faultfs.rs`: always the
+//! run-time switches of `POST /fault` (inert until switched on), and with
+//! `--power-loss` the layer that keeps unsynced writes in memory, so a
+//! SIGKILL is a power cut. A node whose log store fails (a full disk)
+//! exits with status 3 and says why, rather than serve without a log.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -38,6 +45,7 @@ use openraft::{BasicNode, ReadPolicy, SnapshotPolicy, TryAsRef};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::faultfs::{DiskFaults, FaultFs, FaultSettings, PowerLossFs};
 use crate::network::{NetworkFactory, SnapshotHeader};
 use crate::store::{StateMachineStore, unframe};
 use crate::types::{NodeId, Raft, Request, TypeConfig};
@@ -47,7 +55,7 @@ use crate::types::{NodeId, Raft, Request, TypeConfig};
 /// heartbeat also bounds how long one append-entries RPC may take.
 const HEARTBEAT_MS: u64 = 150;
 const ELECTION_MIN_MS: u64 = 500;
-const ELECTION_MAX_MS: u64 = 1000;
+pub const ELECTION_MAX_MS: u64 = 1000;
 
 /// Default of `--snapshot-every`.
 pub const SNAPSHOT_EVERY: u64 = 500;
@@ -68,7 +76,17 @@ pub struct Options {
     /// many log entries below the snapshot are kept, the rest purged.
     #[arg(long, default_value_t = SNAPSHOT_EVERY)]
     pub snapshot_every: u64,
+    /// Run the Raft log on the power-loss layer: unsynced writes and
+    /// directory changes stay in memory, so a SIGKILL is a power cut.
+    #[arg(long)]
+    pub power_loss: bool,
+    /// Seed of the disk-fault layer's random fsync delays.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
+
+/// Exit status of a node that stopped because its log store failed.
+pub const EXIT_STORE_FAILED: i32 = 3;
 
 /// The openraft configuration of a node that snapshots every
 /// `snapshot_every` entries. It keeps `snapshot_every / 5` entries of the log
@@ -107,6 +125,7 @@ struct App {
     raft: Raft,
     sm: StateMachineStore,
     log: chunklog::ChunkLog,
+    faults: DiskFaults,
 }
 
 type AppState = State<Arc<App>>;
@@ -158,28 +177,37 @@ impl ApiError {
 /// Runs a node until it is killed, interrupted, or its parent (the driver)
 /// goes away.
 pub async fn run(opts: Options) -> anyhow::Result<()> {
-    let Options { id, addr, dir, snapshot_every } = opts;
+    let Options { id, addr, dir, snapshot_every, power_loss, seed } = opts;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(std::io::stderr).init();
     anyhow::ensure!(addr.ip().is_loopback(), "node address {addr} is not a loopback address");
     spawn_parent_watchdog();
 
-    let log_cfg = chunklog::Config::new(dir.join("raft-log")).chunk_max_size(1 << 20);
-    let log_store = chunklog::LogStore::<TypeConfig>::open(log_cfg).context("opening the raft log")?;
+    let log_cfg = chunklog::Config::new(dir.join("raft-log"))
+        .chunk_max_size(1 << 20)
+        .tag(chunklog::openraft_v010::tag::<chunklog::codec::Bincode2>());
+    let disk: Arc<dyn chunklog::vfs::Vfs> =
+        if power_loss { Arc::new(PowerLossFs::new(&dir)?) } else { Arc::new(chunklog::vfs::StdVfs) };
+    let faults = DiskFaults::new(seed ^ id.rotate_left(32));
+    let engine = chunklog::ChunkLog::open_with_vfs(log_cfg, Arc::new(FaultFs::new(disk, faults.clone())))
+        .context("opening the raft log")?;
+    let log_store = chunklog::LogStore::<TypeConfig>::from_engine(engine).context("opening the raft log")?;
     // For statistics; a non-owning handle does not keep the store open.
     let log = log_store.engine().non_owning();
     let sm = StateMachineStore::open(&dir).context("opening the state machine")?;
     let raft =
         Raft::new(id, Arc::new(raft_config(snapshot_every)?), NetworkFactory::new(id)?, log_store, sm.clone()).await?;
 
-    let app = Arc::new(App { id, addr, raft: raft.clone(), sm, log });
+    spawn_store_watchdog(id, raft.clone(), log.clone());
+    let app = Arc::new(App { id, addr, raft: raft.clone(), sm, log, faults });
     let router = axum::Router::new()
         .route("/write", post(write))
         .route("/read/{key}", get(read))
         .route("/local/{key}", get(local))
         .route("/metrics", get(metrics))
         .route("/stats", get(stats))
+        .route("/fault", post(fault))
         .route("/init", post(init))
         .route("/add-learner", post(add_learner))
         .route("/change-membership", post(change_membership))
@@ -229,6 +257,23 @@ fn spawn_parent_watchdog() {
     });
 }
 
+/// Exits (status [`EXIT_STORE_FAILED`]) once the log store is poisoned or
+/// Raft stopped on a storage error: a node without a working log must not
+/// look alive. The driver restarts it once the disk is fixed.
+fn spawn_store_watchdog(id: NodeId, raft: Raft, log: chunklog::ChunkLog) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let failed = raft.metrics().borrow_watched().running_state.clone().err();
+            if log.is_poisoned() || failed.is_some() {
+                let why = failed.map_or_else(|| "the log store is poisoned".to_string(), |f| f.to_string());
+                eprintln!("node {id}: stopping, its Raft log store failed: {why}");
+                std::process::exit(EXIT_STORE_FAILED);
+            }
+        }
+    });
+}
+
 async fn write(State(app): AppState, Json(req): Json<Request>) -> Result<Json<serde_json::Value>, ApiError> {
     let resp = app.raft.client_write(req).await.map_err(ApiError::raft)?;
     Ok(Json(json!({ "index": resp.log_id.index })))
@@ -272,7 +317,13 @@ async fn stats(State(app): AppState) -> Json<serde_json::Value> {
             "fsyncs": s.fsyncs,
             "bytes_written": s.bytes_written,
         },
+        "faults": app.faults.counters(),
     }))
+}
+
+async fn fault(State(app): AppState, Json(settings): Json<FaultSettings>) -> Json<()> {
+    app.faults.set(settings);
+    Json(())
 }
 
 async fn init(State(app): AppState, Json(nodes): Json<Vec<(NodeId, String)>>) -> Result<Json<()>, ApiError> {

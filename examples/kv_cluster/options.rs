@@ -31,6 +31,48 @@ pub struct Options {
     /// Keep the data directories and node logs instead of deleting them.
     #[arg(long)]
     pub keep: bool,
+    /// The faults to inject during the load, in this order (comma list):
+    /// `kill` (`--kills` rounds of SIGKILL and restart), `power-loss` (every
+    /// node's log on the power-loss layer; one SIGKILL = power cut of the
+    /// leader), `slow-disk` (fsyncs delayed 5-50 ms, every 8th stalls 2 s),
+    /// `full-disk` (ENOSPC: the node stops, is restarted with space given
+    /// back), `pause` (SIGSTOP the leader past the election timeout).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "kill")]
+    pub nemesis: Vec<FaultKind>,
+    /// Run the nemesis list this many times (a longer soak).
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
+    /// Seed of the fault schedule's choices (victims, fsync delays).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// A kind of fault the driver injects.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// SIGKILL a node, restart it from its directory.
+    Kill,
+    /// SIGKILL a node whose log runs on the power-loss layer: a power cut.
+    PowerLoss,
+    /// Delay a node's fsyncs for a while.
+    SlowDisk,
+    /// Fill a node's disk: its store poisons and the node exits.
+    FullDisk,
+    /// SIGSTOP the leader for longer than the election timeout, then SIGCONT.
+    Pause,
+}
+
+impl FaultKind {
+    /// The name on the command line and in the summary.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Kill => "kill",
+            FaultKind::PowerLoss => "power-loss",
+            FaultKind::SlowDisk => "slow-disk",
+            FaultKind::FullDisk => "full-disk",
+            FaultKind::Pause => "pause",
+        }
+    }
 }
 
 impl Default for Options {
@@ -44,6 +86,9 @@ impl Default for Options {
             snapshot_every: crate::node::SNAPSHOT_EVERY,
             timeout_secs: 120,
             keep: false,
+            nemesis: vec![FaultKind::Kill],
+            repeat: 1,
+            seed: 1,
         }
     }
 }

@@ -10,7 +10,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::checks::NodeCheck;
-use crate::faults::KillReport;
+use crate::faults::{KillReport, StallReport};
+use crate::options::FaultKind;
 use crate::options::Options;
 use crate::types::NodeId;
 
@@ -32,8 +33,10 @@ pub struct Report {
     pub gate_wait: Duration,
     /// Write latency percentiles in microseconds: p50, p99, max.
     pub latency_us: (u64, u64, u64),
-    /// The kills.
+    /// The nodes taken down and restarted (kill, power loss, full disk).
     pub kills: Vec<KillReport>,
+    /// The nodes paused or slowed while they stayed up.
+    pub stalls: Vec<StallReport>,
     /// Leaders seen by the monitor: (term, node).
     pub leaders: BTreeSet<(u64, NodeId)>,
     /// The final term.
@@ -70,10 +73,19 @@ impl Report {
 
     fn fmt_load(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let o = &self.options;
+        let nemesis: Vec<&str> = o.nemesis.iter().map(|k| k.name()).collect();
         writeln!(
             f,
-            "kv_cluster: {} nodes on chunklog, {} keys x {} B values, {} clients, {} kills, snapshot every {} entries",
-            o.nodes, o.keys, o.value_size, o.clients, o.kills, o.snapshot_every
+            "kv_cluster: {} nodes on chunklog, {} keys x {} B values, {} clients, nemesis {} ({} kills, x{}, seed {}), snapshot every {} entries",
+            o.nodes,
+            o.keys,
+            o.value_size,
+            o.clients,
+            nemesis.join(","),
+            o.kills,
+            o.repeat,
+            o.seed,
+            o.snapshot_every
         )?;
         let secs = self.load_time.as_secs_f64();
         write!(
@@ -151,8 +163,16 @@ impl Report {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.fmt_load(f)?;
-        for (n, k) in self.kills.iter().enumerate() {
-            fmt_kill(f, n + 1, k)?;
+        // Both kinds of round, in the order they struck.
+        let mut rounds: Vec<(u64, Result<&KillReport, &StallReport>)> =
+            self.kills.iter().map(|k| (k.killed_at_acked, Ok(k))).collect();
+        rounds.extend(self.stalls.iter().map(|s| (s.at_acked, Err(s))));
+        rounds.sort_by_key(|(at, _)| *at);
+        for (n, (_, r)) in rounds.into_iter().enumerate() {
+            match r {
+                Ok(k) => fmt_kill(f, n + 1, k)?,
+                Err(s) => fmt_stall(f, n + 1, s)?,
+            }
         }
         self.fmt_cluster(f)?;
         self.fmt_checks(f)
@@ -167,13 +187,14 @@ fn ms(d: Duration) -> String {
 /// Kill number `n`: three lines (the kill, the restart, the catch-up).
 fn fmt_kill(f: &mut fmt::Formatter<'_>, n: usize, k: &KillReport) -> fmt::Result {
     let role = if k.was_leader { "leader" } else { "follower" };
-    write!(
-        f,
-        "  kill {n}      SIGKILL {role} node {} at {} acked writes, down {}",
-        k.node,
-        k.killed_at_acked,
-        ms(k.down_for)
-    )?;
+    let how = match (k.kind, &k.stopped) {
+        (FaultKind::FullDisk, Some((status, _))) => {
+            format!("full disk (ENOSPC) on {role} node {}: it stopped ({status})", k.node)
+        }
+        (FaultKind::PowerLoss, _) => format!("power cut of {role} node {}", k.node),
+        _ => format!("SIGKILL {role} node {}", k.node),
+    };
+    write!(f, "  fault {n:<5} {how} at {} acked writes, down {}", k.killed_at_acked, ms(k.down_for))?;
     if let Some((leader, after)) = k.new_leader {
         write!(f, "; node {leader} seen as leader after {}", ms(after))?;
     }
@@ -181,6 +202,12 @@ fn fmt_kill(f: &mut fmt::Formatter<'_>, n: usize, k: &KillReport) -> fmt::Result
         write!(f, ", first write acknowledged after {}", ms(d))?;
     }
     writeln!(f)?;
+    if let Some(d) = k.dropped {
+        writeln!(f, "              the cut dropped {} unsynced bytes and {} unsynced file names", d.bytes, d.names)?;
+    }
+    if let Some((_, last_words)) = &k.stopped {
+        writeln!(f, "              its last words: {}", last_words.trim())?;
+    }
     let how = if k.snapshots_installed > 0 {
         format!("by snapshot ({} installed from the leader)", k.snapshots_installed)
     } else {
@@ -196,6 +223,45 @@ fn fmt_kill(f: &mut fmt::Formatter<'_>, n: usize, k: &KillReport) -> fmt::Result
     };
     writeln!(f, "              restarted at {} acked writes; {purged}", k.restarted_at_acked)?;
     writeln!(f, "              {loaded}caught up to index {} in {} {how}", k.caught_up_to, ms(k.caught_up_in))
+}
+
+/// Stall number `n` (a pause or a slow disk): two lines.
+fn fmt_stall(f: &mut fmt::Formatter<'_>, n: usize, s: &StallReport) -> fmt::Result {
+    let role = if s.was_leader { "leader" } else { "follower" };
+    match s.kind {
+        FaultKind::Pause => write!(
+            f,
+            "  fault {n:<5} SIGSTOP {role} node {} at {} acked writes for {}",
+            s.node,
+            s.at_acked,
+            ms(s.lasted)
+        )?,
+        _ => write!(
+            f,
+            "  fault {n:<5} slow disk on {role} node {} at {} acked writes for {}: {} fsyncs delayed by {} in all, {} stalls",
+            s.node,
+            s.at_acked,
+            ms(s.lasted),
+            s.disk.fsyncs_delayed,
+            ms(Duration::from_millis(s.disk.delay_ms)),
+            s.disk.stalls
+        )?,
+    }
+    if let Some((leader, after)) = s.new_leader {
+        write!(f, "; node {leader} seen as leader after {}", ms(after))?;
+    }
+    if let Some(d) = s.first_ack_after {
+        write!(f, ", first write acknowledged after {}", ms(d))?;
+    }
+    writeln!(f)?;
+    writeln!(
+        f,
+        "              healed at {} acked writes, leader then node {}; caught up to index {} in {}",
+        s.healed_at_acked,
+        s.leader_after,
+        s.caught_up_to,
+        ms(s.caught_up_in)
+    )
 }
 
 /// One node's `/stats` line.
