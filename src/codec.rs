@@ -6,7 +6,7 @@
 //! line), so a directory written with one codec is never read with another.
 //!
 //! It also holds the one rule both adapters use to describe a chunklog
-//! [`Error`] as openraft's `StorageError` ([`error_context`]).
+//! [`Error`] as openraft's `StorageError` (`error_context`).
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -1,6 +1,6 @@
 //! The openraft 0.10 adapter: [`LogStore`] implements
-//! [`RaftLogStorage`](openraft::storage::RaftLogStorage) and [`LogReader`]
-//! implements [`RaftLogReader`](openraft::RaftLogReader).
+//! [`RaftLogStorage`] and [`LogReader`]
+//! implements [`RaftLogReader`].
 //!
 //! Entries, log ids and votes are encoded with a [`Codec`] (bincode 2 by
 //! default) and stored in the engine. [`LogStore`]'s example shows the

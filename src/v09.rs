@@ -1,6 +1,6 @@
 //! The openraft 0.9 adapter (feature `openraft-09`, off by default):
 //! [`LogStore`] implements openraft 0.9's `storage-v2`
-//! [`RaftLogStorage`](openraft09::storage::RaftLogStorage) and
+//! [`RaftLogStorage`] and
 //! [`RaftLogReader`], and [`LogReader`] implements [`RaftLogReader`].
 //!
 //! Enabling the feature turns on openraft 0.9's `storage-v2` feature for the
