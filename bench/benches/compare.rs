@@ -2,8 +2,8 @@
 //! and with the raw disk (a plain `pwrite` + `fdatasync` loop).
 //!
 //! ```sh
-//! cargo bench --features bench-peers,openraft-09 --bench compare             # full run, about 5 min
-//! cargo bench --features bench-peers,openraft-09 --bench compare -- --quick  # every workload, tiny sizes
+//! cargo bench -p chunklog-bench             # full run, about 5 min
+//! cargo bench -p chunklog-bench -- --quick  # every workload, tiny sizes
 //! ```
 //!
 //! Progress goes to stderr, Markdown tables to stdout. Every (workload,
@@ -18,7 +18,7 @@
 //! - `--only a,b`: run only these groups: `serial`, `group`, `pipelined`,
 //!   `bulk`, `fresh`, `biglog`, `adapters`;
 //! - `--data-dir DIR`: where logs are written (default `target/bench-data`
-//!   in the package; must not be tmpfs);
+//!   in the workspace; must not be tmpfs);
 //! - `--svg FILE`: where to write the chart (default `DATA_DIR/bench.svg`).
 
 #[path = "compare/adapters.rs"]
@@ -266,7 +266,8 @@ fn parse_args(args: &[String]) -> Result<Args> {
         quick: false,
         reps: 0,
         only: None,
-        data_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("bench-data"),
+        // The workspace's `target/`, where it was when the bench lived in the library.
+        data_dir: Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join("target").join("bench-data"),
         svg: None,
     };
     let mut it = args.iter();
