@@ -88,7 +88,7 @@ impl ChunkLog {
     }
 
     /// Queues a new user metadata blob (`None` clears it). It is kept in
-    /// every checkpoint and returned in [`LogState::user_meta`].
+    /// every checkpoint and returned in [`LogState::user_meta`](crate::LogState::user_meta).
     pub fn save_user_meta(&self, meta: Option<&[u8]>) -> Result<()> {
         check_len(meta.map_or(0, <[u8]>::len))?;
         self.write(Change::UserMeta(meta.map(Bytes::copy_from_slice)), |buf| {
