@@ -136,7 +136,8 @@ pub async fn join_clients(load: &RegisterLoad, clients: Vec<JoinHandle<Vec<Op>>>
 }
 
 /// One client: a random register, then a write (half the time) or a read,
-/// one at a time until stopped.
+/// one at a time until stopped. Operations go to the node believed to be
+/// the leader, except a quarter of the reads, which go to any node.
 async fn client(api: Api, load: Arc<RegisterLoad>, c: usize) -> Vec<Op> {
     let mut rng = (load.seed ^ (c as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1;
     let mut ops = Vec::new();
@@ -154,7 +155,12 @@ async fn client(api: Api, load: Arc<RegisterLoad>, c: usize) -> Vec<Op> {
         } else {
             Call::Read
         };
-        let target = load.leader_hint.load(Ordering::Relaxed);
+        // A quarter of the reads go to any node: a node that is not the
+        // leader must refuse them, not answer from its own state.
+        let target = match call {
+            Call::Read if (rng >> 40).is_multiple_of(4) => load.ids[(rng >> 48) as usize % load.ids.len()],
+            _ => load.leader_hint.load(Ordering::Relaxed),
+        };
         let invoked_us = load.now_us();
         let (outcome, redirect) = attempt(&api, &load, target, key, call).await;
         ops.push(Op { client: c, key, call, invoked_us, completed_us: load.now_us(), outcome });
