@@ -65,6 +65,12 @@ impl Api {
         self.http.post(url).json(body).timeout(Duration::from_secs(5)).send().await
     }
 
+    /// One `GET /read/{key}` attempt (linearizable), answered as it came.
+    pub async fn send_read(&self, id: NodeId, key: &str) -> reqwest::Result<reqwest::Response> {
+        let url = self.url(id, &format!("/read/{key}")).unwrap_or_default();
+        self.http.get(url).timeout(Duration::from_secs(5)).send().await
+    }
+
     /// Node `id`'s Raft metrics.
     pub async fn metrics(&self, id: NodeId) -> anyhow::Result<RaftMetrics<TypeConfig>> {
         self.get(id, "/metrics").await

@@ -5,7 +5,7 @@
 //! here returning its own result, and one more field of the report.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde_json::Value;
@@ -13,7 +13,9 @@ use serde_json::Value;
 use crate::api::Api;
 use crate::cluster::Cluster;
 use crate::load::{key, value};
-use crate::types::NodeId;
+use crate::store::Applied;
+use crate::types::{NodeId, TypeConfig};
+use openraft::type_config::alias::LogIdOf;
 
 /// At most this many mismatches are kept for the report.
 const MISMATCHES_KEPT: usize = 10;
@@ -129,4 +131,92 @@ impl NodeCheck {
             }
         }
     }
+}
+
+/// At most this many divergences are kept for the report.
+const DIVERGENCES_KEPT: usize = 10;
+
+/// How long the nodes get to agree on their last applied entry before
+/// their states are compared.
+const STATE_AGREE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// An applied entry as `GET /applied` lists it: its log id, its payload CRC.
+type AppliedEntry = (LogIdOf<TypeConfig>, u32);
+
+/// The divergence check: the same log id carries the same data on every
+/// node, and the nodes' states agree once they applied the same entry.
+#[derive(Debug, Clone, Default)]
+pub struct Divergence {
+    /// Log indexes applied by two or more node processes, compared.
+    pub entries_compared: u64,
+    /// Indexes where nodes applied different log ids or different data.
+    pub entries_diverged: u64,
+    /// The last applied log index all nodes reached, if they agreed on one.
+    pub state_index: Option<u64>,
+    /// True if every node's state had the same CRC at `state_index`.
+    pub states_agree: bool,
+    /// A few of the divergences, for the summary.
+    pub examples: Vec<String>,
+}
+
+impl Divergence {
+    /// True if nothing diverged and the states agree.
+    pub fn ok(&self) -> bool {
+        self.entries_diverged == 0 && self.states_agree
+    }
+}
+
+/// Compares what every node of `ids` applied (`GET /applied`). Run after
+/// [`converge`]; waits a little for the nodes to agree on their last applied
+/// entry (a new leader's blank entry may still be on its way).
+pub async fn divergence(api: &Api, ids: &[NodeId]) -> anyhow::Result<Divergence> {
+    let give_up = Instant::now() + STATE_AGREE_TIMEOUT;
+    let applied = loop {
+        let mut applied = BTreeMap::new();
+        for &id in ids {
+            applied.insert(id, api.get::<Applied>(id, "/applied").await?);
+        }
+        let mut last = applied.values().map(|a| a.last_applied);
+        let first = last.next().flatten();
+        if last.all(|l| l == first) || Instant::now() > give_up {
+            break applied;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut d = Divergence::default();
+    let mut by_index: BTreeMap<u64, Vec<(NodeId, &AppliedEntry)>> = BTreeMap::new();
+    for (&id, a) in &applied {
+        for e in &a.entries {
+            by_index.entry(e.0.index).or_default().push((id, e));
+        }
+    }
+    for (index, seen) in by_index.into_iter().filter(|(_, s)| s.len() > 1) {
+        d.entries_compared += 1;
+        let (first_id, first) = seen[0];
+        if let Some((id, other)) = seen.iter().find(|(_, e)| *e != first) {
+            d.entries_diverged += 1;
+            if d.examples.len() < DIVERGENCES_KEPT {
+                d.examples.push(format!(
+                    "index {index}: node {first_id} applied {} (data crc {:08x}), node {id} applied {} (data crc {:08x})",
+                    first.0, first.1, other.0, other.1
+                ));
+            }
+        }
+    }
+    let mut states = applied.values().map(|a| (a.last_applied, a.state_crc));
+    let first = states.next();
+    if states.all(|s| Some(s) == first) {
+        d.state_index = first.and_then(|(l, _)| l.map(|l| l.index));
+        d.states_agree = true;
+    } else if d.examples.len() < DIVERGENCES_KEPT {
+        let each: Vec<String> = applied
+            .iter()
+            .map(|(id, a)| {
+                let at = a.last_applied.map_or("nothing".to_string(), |l| l.to_string());
+                format!("node {id} at {at}: state crc {:08x}, {} keys", a.state_crc, a.keys)
+            })
+            .collect();
+        d.examples.push(format!("states differ: {}", each.join("; ")));
+    }
+    Ok(d)
 }

@@ -20,6 +20,11 @@
 //!    everything the leader applied, then reads every acknowledged key back
 //!    from every node (`/local/{key}`) and through the leader (`/read/{key}`,
 //!    linearizable), and compares the values.
+//! 6. Compares what every node applied: the same log id must carry the same
+//!    data everywhere, and the states must agree (`GET /applied`). With
+//!    `--registers N`, register clients ran beside the load, overwriting N
+//!    keys and reading them linearizably; their recorded history is checked
+//!    for linearizability key by key (`history.rs`, `linearizability.rs`).
 //!
 //! Every wait is bounded (`--timeout-secs` for the whole run) and every node
 //! process is killed when the driver returns or unwinds ([`Cluster`]'s
@@ -42,6 +47,8 @@ use crate::api::Api;
 use crate::checks;
 use crate::cluster::{self, Cluster};
 use crate::faults::{self, Faults, KillReport, StallReport};
+use crate::history::{self, RegisterLoad};
+use crate::linearizability;
 use crate::load::{self, Load};
 use crate::monitor::LeaderMonitor;
 pub use crate::options::{FaultKind, Options};
@@ -76,6 +83,8 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
 /// What the load phase measured.
 struct LoadRun {
     hist: Histogram<u64>,
+    /// The register clients' operations (empty without `--registers`).
+    history: Vec<history::Op>,
     load_time: Duration,
     kills: Vec<KillReport>,
     stalls: Vec<StallReport>,
@@ -84,7 +93,7 @@ struct LoadRun {
 async fn scenario(options: Options, root: PathBuf) -> anyhow::Result<Report> {
     let t0 = Instant::now();
     let deadline = t0 + Duration::from_secs(options.timeout_secs);
-    let ids: Vec<NodeId> = (1..=options.nodes).collect();
+    let ids = ids(&options);
     let addrs = cluster::loopback_addrs(&ids)?;
     let power_loss = options.nemesis.contains(&FaultKind::PowerLoss);
     let mut cluster = Cluster::new(root, options.snapshot_every, (power_loss, options.seed), &addrs)?;
@@ -109,6 +118,17 @@ async fn scenario(options: Options, root: PathBuf) -> anyhow::Result<Report> {
     let read = checks::read_back(&api, &ids, leader, &acked, options.value_size).await;
     let node_stats = checks::node_stats(&api, &ids).await;
 
+    // 6. The same entries and the same state on every node; the register
+    // history linearizable.
+    let divergence = checks::divergence(&api, &ids).await?;
+    let history = match options.registers {
+        0 => None,
+        _ => {
+            let ops = run.history;
+            Some(tokio::task::spawn_blocking(move || linearizability::check(&ops)).await?)
+        }
+    };
+
     let pct = |q| run.hist.value_at_quantile(q);
     Ok(Report {
         options: options.clone(),
@@ -127,6 +147,8 @@ async fn scenario(options: Options, root: PathBuf) -> anyhow::Result<Report> {
         local_checks: read.local,
         linearizable_check: read.linearizable,
         mismatches: read.mismatches,
+        divergence,
+        history,
         total_time: t0.elapsed(),
     })
 }
@@ -141,6 +163,11 @@ async fn load_with_faults(
 ) -> anyhow::Result<LoadRun> {
     let load_start = Instant::now();
     let clients = load::spawn_clients(api, load, options.clients);
+    let registers = Arc::new(RegisterLoad::new(options.registers, options.value_size, options.seed, ids(options)));
+    let register_clients = match options.registers {
+        0 => Vec::new(),
+        _ => history::spawn_clients(api, &registers, options.register_clients),
+    };
     let faults = Faults { options, cluster, api, load, deadline }.run().await;
     // Stop the clients if the controller fails, so the error is not hidden
     // behind a minute of retries.
@@ -148,7 +175,13 @@ async fn load_with_faults(
         load.stop();
     }
     let hist = load::join_clients(clients).await?;
+    let history = history::join_clients(&registers, register_clients).await?;
     let load_time = load_start.elapsed();
     let faults = faults?;
-    Ok(LoadRun { hist, load_time, kills: faults.kills, stalls: faults.stalls })
+    Ok(LoadRun { hist, history, load_time, kills: faults.kills, stalls: faults.stalls })
+}
+
+/// The node ids of `options`.
+fn ids(options: &Options) -> Vec<NodeId> {
+    (1..=options.nodes).collect()
 }

@@ -26,6 +26,8 @@ mod cluster;
 mod driver;
 mod faultfs;
 mod faults;
+mod history;
+mod linearizability;
 mod load;
 mod monitor;
 mod network;

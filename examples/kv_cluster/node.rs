@@ -7,6 +7,7 @@
 //! | `GET /read/{key}` | linearizable read (ReadIndex through this node, which must be the leader) |
 //! | `GET /local/{key}` | this node's own state machine, with its last applied index |
 //! | `GET /metrics` | openraft's `RaftMetrics` as JSON |
+//! | `GET /applied` | every entry this node process applied (log id, payload CRC) and a CRC of its state, for the divergence check |
 //! | `GET /stats` | snapshot counters, chunklog statistics and disk-fault counters of this node |
 //! | `POST /fault` `{"slow","budget_bytes"}` | switch this node's disk faults (slow fsyncs, a full disk) on or off |
 //! | `POST /init` `[[id,"addr"],..]` | initialize the cluster (empty list: this node alone) |
@@ -15,8 +16,9 @@
 //! | `POST /raft/append`, `/raft/vote`, `/raft/pre-vote`, `/raft/snapshot` | Raft RPCs between nodes |
 //!
 //! Errors are JSON `{"error", "leader_id", "leader_addr"}`: HTTP 421 when
-//! another node is (or may be) the leader, 503 when the request could not be
-//! served now, 500 when this node's Raft has failed.
+//! another node is (or may be) the leader (a write answered 421 was never
+//! proposed), 503 when the request could not be served now (a write answered
+//! 503 may still commit), 500 when this node's Raft has failed.
 //!
 //! The Raft log runs on the fault layers of `faultfs.rs`: always the
 //! run-time switches of `POST /fault` (inert until switched on), and with
@@ -39,7 +41,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use openraft::async_runtime::watch::WatchReceiver;
-use openraft::error::{ForwardToLeader, RaftError};
+use openraft::error::{ClientWriteError, ForwardToLeader, RaftError};
 use openraft::raft::{AppendEntriesRequest, VoteRequest};
 use openraft::{BasicNode, ReadPolicy, SnapshotPolicy, TryAsRef};
 use serde::{Deserialize, Serialize};
@@ -47,7 +49,7 @@ use serde_json::json;
 
 use crate::faultfs::{DiskFaults, FaultFs, FaultSettings, PowerLossFs};
 use crate::network::{NetworkFactory, SnapshotHeader};
-use crate::store::{StateMachineStore, unframe};
+use crate::store::{Applied, StateMachineStore, unframe};
 use crate::types::{NodeId, Raft, Request, TypeConfig};
 
 /// Raft timing of every node, in milliseconds. Generous for a loaded 2-core
@@ -207,6 +209,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         .route("/local/{key}", get(local))
         .route("/metrics", get(metrics))
         .route("/stats", get(stats))
+        .route("/applied", get(applied))
         .route("/fault", post(fault))
         .route("/init", post(init))
         .route("/add-learner", post(add_learner))
@@ -275,7 +278,14 @@ fn spawn_store_watchdog(id: NodeId, raft: Raft, log: chunklog::ChunkLog) {
 }
 
 async fn write(State(app): AppState, Json(req): Json<Request>) -> Result<Json<serde_json::Value>, ApiError> {
-    let resp = app.raft.client_write(req).await.map_err(ApiError::raft)?;
+    let resp = app.raft.client_write(req).await.map_err(|e| match e {
+        // Proposed, then discarded on a leader change: it may still commit,
+        // so not a 421 (which tells clients it was never proposed).
+        RaftError::APIError(ClientWriteError::LogEntryDiscarded(_)) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e)
+        }
+        e => ApiError::raft(e),
+    })?;
     Ok(Json(json!({ "index": resp.log_id.index })))
 }
 
@@ -294,6 +304,10 @@ async fn local(State(app): AppState, Path(key): Path<String>) -> Json<serde_json
 
 async fn metrics(State(app): AppState) -> Json<openraft::RaftMetrics<TypeConfig>> {
     Json(app.raft.metrics().borrow_watched().clone())
+}
+
+async fn applied(State(app): AppState) -> Json<Applied> {
+    Json(app.sm.applied())
 }
 
 async fn stats(State(app): AppState) -> Json<serde_json::Value> {

@@ -45,6 +45,15 @@ pub struct Options {
     /// Seed of the fault schedule's choices (victims, fsync delays).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Beside the write-once load, overwrite this many registers (keys
+    /// `reg-NNNN`, a new value every write) and read them with linearizable
+    /// reads, record every operation and check the history for
+    /// linearizability at the end (0: off).
+    #[arg(long, default_value_t = 0)]
+    pub registers: u64,
+    /// Number of concurrent register clients (with `--registers`).
+    #[arg(long, default_value_t = 4)]
+    pub register_clients: usize,
 }
 
 /// A kind of fault the driver injects.
@@ -89,6 +98,8 @@ impl Default for Options {
             nemesis: vec![FaultKind::Kill],
             repeat: 1,
             seed: 1,
+            registers: 0,
+            register_clients: 4,
         }
     }
 }

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::checks::NodeCheck;
+use crate::checks::{Divergence, NodeCheck};
 use crate::faults::{KillReport, StallReport};
+use crate::linearizability::Verdict;
 use crate::options::FaultKind;
 use crate::options::Options;
 use crate::types::NodeId;
@@ -51,6 +52,10 @@ pub struct Report {
     pub linearizable_check: NodeCheck,
     /// A few of the mismatches, for the summary.
     pub mismatches: Vec<String>,
+    /// What the nodes applied, compared.
+    pub divergence: Divergence,
+    /// The register history's linearizability (with `--registers`).
+    pub history: Option<Verdict>,
     /// Total run time.
     pub total_time: Duration,
 }
@@ -64,6 +69,8 @@ impl Report {
             && self.local_checks.len() == self.options.nodes as usize
             && self.local_checks.values().all(clean)
             && clean(&self.linearizable_check)
+            && self.divergence.ok()
+            && self.history.as_ref().is_none_or(Verdict::ok)
     }
 
     /// The human-readable summary.
@@ -129,6 +136,24 @@ impl Report {
         writeln!(f, "  converged   leader node {fl}, every node applied index {fi}")
     }
 
+    fn fmt_divergence(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = &self.divergence;
+        let state = match (d.states_agree, d.state_index) {
+            (true, Some(i)) => format!("every node's state the same at index {i}"),
+            (true, None) => "every node empty".to_string(),
+            (false, _) => "the nodes' states DIFFER".to_string(),
+        };
+        writeln!(
+            f,
+            "  check       divergence: {} log indexes applied by several nodes compared, {} diverged; {state}",
+            d.entries_compared, d.entries_diverged
+        )?;
+        for e in &d.examples {
+            writeln!(f, "  diverged    {e}")?;
+        }
+        Ok(())
+    }
+
     fn fmt_checks(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (id, c) in &self.local_checks {
             writeln!(
@@ -154,6 +179,10 @@ impl Report {
         for m in &self.mismatches {
             writeln!(f, "  mismatch    {m}")?;
         }
+        self.fmt_divergence(f)?;
+        if let Some(h) = &self.history {
+            fmt_history(f, h)?;
+        }
         let verdict = if self.ok() { "OK: every acknowledged write is on every node" } else { "FAILED" };
         writeln!(f, "  result      {verdict} (total {:.1} s)", self.total_time.as_secs_f64())
     }
@@ -177,6 +206,26 @@ impl fmt::Display for Report {
         self.fmt_cluster(f)?;
         self.fmt_checks(f)
     }
+}
+
+/// The register history's verdict: two lines, and a violating key's
+/// operations.
+fn fmt_history(f: &mut fmt::Formatter<'_>, h: &Verdict) -> fmt::Result {
+    writeln!(
+        f,
+        "  history     {} operations: {} writes acknowledged, {} of unknown fate, {} reads answered, {} failed",
+        h.recorded, h.written, h.unknown, h.read, h.failed
+    )?;
+    let (l, v, u) = (h.linearizable, h.violations, h.undecided);
+    writeln!(
+        f,
+        "  check       linearizability (stateright, per key): {} ops on {} keys linearizable, {} ops on {} keys violating, {} ops on {} keys undecided (search timed out)",
+        l.0, l.1, v.0, v.1, u.0, u.1
+    )?;
+    for line in &h.example {
+        writeln!(f, "  violation   {line}")?;
+    }
+    Ok(())
 }
 
 /// A duration in whole milliseconds.

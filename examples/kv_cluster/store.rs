@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use futures_util::{Stream, StreamExt};
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine, Snapshot};
-use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
+use openraft::type_config::alias::{EntryPayloadOf, LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
 use openraft::{EntryPayload, OptionalSend, SnapshotMeta, StoredMembership};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -62,6 +62,39 @@ struct Inner {
     counters: SmCounters,
     /// Index of the snapshot loaded from disk at start, if any.
     loaded_at_start: Option<u64>,
+    /// Every entry this process applied: index -> (log id, CRC of its
+    /// payload), for the divergence check.
+    applied: Mutex<BTreeMap<u64, (LogIdOf<TypeConfig>, u32)>>,
+}
+
+/// What a node applied, for the divergence check (`GET /applied`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Applied {
+    /// Log id of the last applied entry.
+    pub last_applied: Option<LogIdOf<TypeConfig>>,
+    /// CRC-32 of the state machine's key-value pairs at `last_applied`.
+    pub state_crc: u32,
+    /// Number of keys.
+    pub keys: usize,
+    /// Every entry applied since the node process started (entries covered by
+    /// a snapshot it loaded or installed are not): (log id, payload CRC-32).
+    pub entries: Vec<(LogIdOf<TypeConfig>, u32)>,
+}
+
+/// CRC-32 of an entry's payload: what "the same data" means.
+fn payload_crc(payload: &EntryPayloadOf<TypeConfig>) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    match payload {
+        EntryPayload::Blank => h.update(b"blank"),
+        EntryPayload::Normal(req) => {
+            h.update(b"set\0");
+            h.update(req.key.as_bytes());
+            h.update(b"\0");
+            h.update(req.value.as_bytes());
+        }
+        EntryPayload::Membership(m) => h.update(format!("membership {m:?}").as_bytes()),
+    }
+    h.finalize()
 }
 
 /// The state machine store handed to openraft; clones share everything.
@@ -133,6 +166,7 @@ impl StateMachineStore {
                 persist: tokio::sync::Mutex::new(()),
                 counters: SmCounters::default(),
                 loaded_at_start,
+                applied: Mutex::new(BTreeMap::new()),
             }),
         })
     }
@@ -148,6 +182,23 @@ impl StateMachineStore {
     pub fn size(&self) -> (usize, Option<u64>) {
         let sm = self.inner.sm.read().unwrap_or_else(|p| p.into_inner());
         (sm.kv.len(), sm.last_applied.map(|l| l.index))
+    }
+
+    /// What this node applied, for the divergence check.
+    pub fn applied(&self) -> Applied {
+        let (last_applied, state_crc, keys) = {
+            let sm = self.inner.sm.read().unwrap_or_else(|p| p.into_inner());
+            let mut h = crc32fast::Hasher::new();
+            for (k, v) in &sm.kv {
+                h.update(&(k.len() as u64).to_le_bytes());
+                h.update(k.as_bytes());
+                h.update(&(v.len() as u64).to_le_bytes());
+                h.update(v.as_bytes());
+            }
+            (sm.last_applied, h.finalize(), sm.kv.len())
+        };
+        let entries = self.inner.applied.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        Applied { last_applied, state_crc, keys, entries }
     }
 
     /// Snapshot counters.
@@ -217,6 +268,12 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     {
         while let Some(item) = entries.next().await {
             let (entry, responder) = item?;
+            let crc = payload_crc(&entry.payload);
+            self.inner
+                .applied
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(entry.log_id.index, (entry.log_id, crc));
             {
                 // The guard is dropped before the next `.await`.
                 let mut sm = self.inner.sm.write().unwrap_or_else(|p| p.into_inner());
