@@ -28,6 +28,15 @@ fn forks() -> std::sync::MutexGuard<'static, ()> {
     FORKS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Runs `write` (which opens an openraft store, writes and closes it) on a
+/// runtime, with no tool spawned meanwhile (see [`forks`]).
+#[cfg(any(feature = "openraft-010", feature = "openraft-09"))]
+fn write_openraft_log(write: impl std::future::Future<Output = ()>) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _forks = forks();
+    rt.block_on(write);
+}
+
 fn cli() -> std::process::Command {
     std::process::Command::new(assert_cmd::cargo::cargo_bin("chunklog"))
 }
@@ -220,10 +229,7 @@ fn dump_decodes_openraft_entries() {
     use openraft::storage::RaftLogStorageExt;
     openraft::declare_raft_types!(TC);
     let dir = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    // The store is closed (its lock released) at the end of the block.
-    let forks_held = forks();
-    rt.block_on(async {
+    write_openraft_log(async {
         let mut s = chunklog::LogStore::<TC>::open(chunklog::Config::new(dir.path())).unwrap();
         let entries = vec![
             openraft::testing::blank_ent::<TC>(1, 7, 1),
@@ -237,7 +243,6 @@ fn dump_decodes_openraft_entries() {
         // Dropping an adapter closes in the background; wait for it.
         s.close().await.unwrap();
     });
-    drop(forks_held);
     let (code, out, _) = run(&["dump", dir.path().to_str().unwrap(), "--decode"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("index=1 crc=ok log_id=T1-N7.1 payload=blank") || out.contains("payload=blank"), "{out}");
@@ -556,10 +561,7 @@ fn stat_decodes_the_openraft_010_vote_and_committed_log_id() {
     use openraft::testing::log_id;
     openraft::declare_raft_types!(TC);
     let dir = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    // The store is closed (its lock released) at the end of the block.
-    let forks_held = forks();
-    rt.block_on(async {
+    write_openraft_log(async {
         let mut s = chunklog::LogStore::<TC>::open(chunklog::Config::new(dir.path())).unwrap();
         let entries = (1..=3)
             .map(|i| openraft::type_config::alias::EntryOf::<TC>::new_normal(log_id::<TC>(2, 7, i), format!("e{i}")));
@@ -569,7 +571,6 @@ fn stat_decodes_the_openraft_010_vote_and_committed_log_id() {
         // Dropping an adapter closes in the background; wait for it.
         s.close().await.unwrap();
     });
-    drop(forks_held);
     let d = dir.path().to_str().unwrap();
     let (code, out, _) = run(&["stat", d]);
     assert_eq!(code, 0, "{out}");
@@ -590,10 +591,7 @@ fn stat_and_dump_decode_an_openraft_09_directory_as_09() {
     use openraft09::{Entry, EntryPayload, Vote};
     openraft09::declare_raft_types!(TC9: D = String, R = String, SnapshotData = std::io::Cursor<Vec<u8>>);
     let dir = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    // The store is closed (its lock released) at the end of the block.
-    let forks_held = forks();
-    rt.block_on(async {
+    write_openraft_log(async {
         let mut s = chunklog::v09::LogStore::<TC9>::open(chunklog::Config::new(dir.path())).unwrap();
         let entries: Vec<Entry<TC9>> = (1..=3)
             .map(|i| Entry { log_id: log_id(1, 1, i), payload: EntryPayload::Normal(format!("e{i}")) })
@@ -604,7 +602,6 @@ fn stat_and_dump_decode_an_openraft_09_directory_as_09() {
         // Dropping an adapter closes in the background; wait for it.
         s.close().await.unwrap();
     });
-    drop(forks_held);
     let d = dir.path().to_str().unwrap();
     let (code, out, _) = run(&["stat", d]);
     assert_eq!(code, 0, "{out}");
