@@ -84,3 +84,20 @@ fn close_with_fires_once_the_directory_is_released() {
     let log = ChunkLog::open(Config::new(dir.path())).unwrap();
     assert_eq!(log.state().last_index, Some(100), "the queued entries were flushed");
 }
+
+/// A new log directory's own entry is made durable in its parent before
+/// anything is acknowledged in it: otherwise a power cut could lose the
+/// directory with every synced chunk inside.
+#[test]
+fn a_new_log_directory_is_synced_in_its_parent() {
+    let root = tempfile::tempdir().unwrap();
+    let parent = root.path().join("node1");
+    let dir = parent.join("raft-log");
+    let vfs = common::counting::CountingVfs::default();
+    let log = ChunkLog::open_with_vfs(Config::new(&dir), Arc::new(vfs.clone())).unwrap();
+    log.close().unwrap();
+    let synced = vfs.counts.synced_dirs.lock().unwrap().clone();
+    let parent_at = synced.iter().position(|d| *d == parent).expect("the parent directory was synced");
+    let dir_at = synced.iter().position(|d| *d == dir).expect("the log directory was synced");
+    assert!(parent_at < dir_at, "the parent first: {synced:?}");
+}

@@ -15,6 +15,8 @@ pub struct Counts {
     pub bytes_read: AtomicU64,
     pub reads: AtomicU64,
     pub write_opens: AtomicU64,
+    /// Directories synced, in order.
+    pub synced_dirs: std::sync::Mutex<Vec<std::path::PathBuf>>,
 }
 
 /// [`StdVfs`] with counters. Clones share them.
@@ -94,6 +96,7 @@ impl Vfs for CountingVfs {
         StdVfs.remove_file(path)
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.counts.synced_dirs.lock().unwrap().push(dir.to_path_buf());
         StdVfs.sync_dir(dir)
     }
 }
