@@ -141,7 +141,7 @@ pub(crate) fn run(ctx: FlushCtx, mut tail: TailFile, lock: DirLock) {
     super::dirlock::released(&ctx.dir);
     let (result, waiters) = {
         let mut q = ctx.pipe.queue.lock();
-        (q.poisoned.as_ref().map_or(Ok(()), |p| Err(p.error())), std::mem::take(&mut q.closed_waiters))
+        (q.close_result(), std::mem::take(&mut q.closed_waiters))
     };
     for cb in waiters {
         fire(cb, result.as_ref().map(|_| ()).map_err(clone_err));

@@ -79,7 +79,10 @@ impl Drop for Worker {
             return;
         }
         if t.join().is_err() {
+            // It unwound past the point where it says it let go of the
+            // directory (its lock went with it): say so for it.
             tracing::error!("chunklog flush thread panicked");
+            dirlock::released(&self.core.cfg.dir);
         }
     }
 }
@@ -280,7 +283,7 @@ impl ChunkLog {
                 return;
             }
         }
-        let r = self.core.pipe.queue.lock().poisoned.as_ref().map_or(Ok(()), |p| Err(p.error()));
+        let r = self.core.pipe.queue.lock().close_result();
         pipe::fire(callback, r);
     }
 

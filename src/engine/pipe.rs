@@ -179,6 +179,11 @@ impl Queue {
         }
     }
 
+    /// What a closed store reports: `Ok` unless it was poisoned.
+    pub fn close_result(&self) -> Result<()> {
+        self.poisoned.as_ref().map_or(Ok(()), |p| Err(p.error()))
+    }
+
     /// The error a callback gets once nothing more can be made durable.
     pub fn failure(&self) -> Error {
         self.poisoned.as_ref().map_or(Error::Closed, Poison::error)

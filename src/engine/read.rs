@@ -103,7 +103,7 @@ impl ChunkLog {
                     // Queued, never written: the failure that poisoned the
                     // store, not the zeros where it would have been.
                     let q = q.get_or_insert_with(|| self.core.pipe.queue.lock());
-                    return Err(q.poisoned.as_ref().map_or(Error::Closed, |p| p.error()));
+                    return Err(q.failure());
                 }
                 // Not yet flushed: serve from the queue's memory.
                 let q = q.get_or_insert_with(|| self.core.pipe.queue.lock());
