@@ -198,4 +198,13 @@ fn a_dying_flush_thread_poisons_instead_of_hanging_waiters() {
     let r = no_hang("append after the flush thread died", move || l.append([(3, b"c")]));
     assert!(matches!(r, Err(Error::Poisoned { .. })), "{r:?}");
     no_hang("dropping the store", move || drop(log));
+    // The directory is free again, and not left marked as closing: a
+    // second open while a new store holds it is refused at once.
+    vfs.armed.store(false, std::sync::atomic::Ordering::SeqCst);
+    let reopened = ChunkLog::open_with_vfs(Config::new("/db"), Arc::new(vfs.clone())).unwrap();
+    let again = no_hang("an open of a held directory", move || {
+        ChunkLog::open_with_vfs(Config::new("/db"), Arc::new(vfs)).map(drop)
+    });
+    assert!(matches!(again, Err(Error::Locked { .. })), "{again:?}");
+    drop(reopened);
 }
