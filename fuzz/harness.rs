@@ -4,18 +4,28 @@
 
 use std::path::Path;
 
-use chunklog::format::{self, RecordKind};
+use chunklog::format::{self, Codec, RecordKind};
 use chunklog::{ChunkLog, Config};
 
 /// Decodes arbitrary bytes as a chunk header, a frame, every record body
 /// kind and a trailer. Must never panic.
 pub fn decode_record(data: &[u8]) {
     let _ = format::decode_header(data);
-    if let Ok(f) = format::decode_frame(data) {
-        let _ = format::decode_record(f.kind, f.body);
+    // Format 1; format 2 with salt 0; and format 2 with the salt in the
+    // first four bytes, the frame after them (how the corpus holds
+    // format-2 frames, whose CRCs are seeded with their chunk's salt).
+    let mut inputs = vec![(Codec::V1, data), (Codec::v2(0), data)];
+    if data.len() >= 4 {
+        let salt = u32::from_le_bytes(data[..4].try_into().unwrap());
+        inputs.push((Codec::v2(salt), &data[4..]));
     }
-    for kind in RecordKind::ALL {
-        let _ = format::decode_record(kind, data);
+    for (codec, data) in inputs {
+        if let Ok(f) = format::decode_frame(codec, data) {
+            let _ = format::decode_record(codec, f.kind, f.body);
+        }
+        for kind in RecordKind::ALL {
+            let _ = format::decode_record(codec, kind, data);
+        }
     }
     if data.len() >= format::TRAILER_LEN {
         let _ = format::decode_trailer(&data[data.len() - format::TRAILER_LEN..]);

@@ -1,89 +1,165 @@
-//! The payload cache: the most recently appended entries, kept in memory
-//! because the state machine reads them right after they are appended.
+//! The payload cache: the most recently appended entries of every group,
+//! kept in memory because a state machine reads them right after they are
+//! appended.
 //!
-//! Bounded by bytes and by count. It holds a consecutive run of indexes,
-//! filled by appends only (never by reads, so a read racing a truncation
-//! can never put stale bytes back). Eviction drops the oldest entries.
+//! One cache for the whole store, bounded by bytes and by count across all
+//! groups. Per group it holds a consecutive run of indexes, filled by
+//! appends only (never by reads, so a read racing a truncation can never
+//! put stale bytes back). Eviction drops the oldest insertions first,
+//! whatever their group: an insertion serial per entry and a queue of
+//! `(serial, group, index)` give that order; records of entries already
+//! dropped by a truncation or purge are skipped, and the queue is compacted
+//! once stale records outnumber live ones.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
+
+#[derive(Debug, Default)]
+struct Run {
+    first: u64,
+    entries: VecDeque<(Bytes, u64)>,
+}
+
+impl Run {
+    fn last(&self) -> Option<u64> {
+        (!self.entries.is_empty()).then(|| self.first + self.entries.len() as u64 - 1)
+    }
+}
 
 #[derive(Debug)]
 pub(crate) struct Cache {
     max_bytes: usize,
     max_entries: usize,
-    first: u64,
-    entries: VecDeque<Bytes>,
+    runs: HashMap<u64, Run>,
+    /// `(serial, group, index)` in insertion order, live or stale.
+    order: VecDeque<(u64, u64, u64)>,
+    next_serial: u64,
+    len: usize,
     bytes: usize,
 }
 
 impl Cache {
     pub fn new(max_bytes: usize, max_entries: usize) -> Self {
-        Cache { max_bytes, max_entries, first: 0, entries: VecDeque::new(), bytes: 0 }
+        Cache { max_bytes, max_entries, runs: HashMap::new(), order: VecDeque::new(), next_serial: 0, len: 0, bytes: 0 }
     }
 
     fn enabled(&self) -> bool {
         self.max_bytes > 0 && self.max_entries > 0
     }
 
-    pub fn get(&self, index: u64) -> Option<Bytes> {
-        let pos = usize::try_from(index.checked_sub(self.first)?).ok()?;
-        self.entries.get(pos).cloned()
+    pub fn get(&self, group: u64, index: u64) -> Option<Bytes> {
+        let run = self.runs.get(&group)?;
+        let pos = usize::try_from(index.checked_sub(run.first)?).ok()?;
+        run.entries.get(pos).map(|(b, _)| b.clone())
     }
 
     /// Caches the payload of a just-appended entry.
-    pub fn insert(&mut self, index: u64, payload: &[u8]) {
+    pub fn insert(&mut self, group: u64, index: u64, payload: &[u8]) {
         if !self.enabled() || payload.len() > self.max_bytes {
             return;
         }
-        if self.entries.is_empty() || Some(index) != self.first.checked_add(self.entries.len() as u64) {
-            self.clear();
-            self.first = index;
+        let run = self.runs.entry(group).or_default();
+        if run.last().and_then(|l| l.checked_add(1)) != Some(index) {
+            let (n, b) = drop_run(run);
+            self.len -= n;
+            self.bytes -= b;
+            run.first = index;
         }
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        run.entries.push_back((Bytes::copy_from_slice(payload), serial));
+        self.order.push_back((serial, group, index));
+        self.len += 1;
         self.bytes += payload.len();
-        self.entries.push_back(Bytes::copy_from_slice(payload));
-        while self.entries.len() > self.max_entries || self.bytes > self.max_bytes {
-            self.pop_front();
+        while self.len > self.max_entries || self.bytes > self.max_bytes {
+            self.evict_oldest();
+        }
+        if self.order.len() > 2 * self.len + 1024 {
+            self.compact();
         }
     }
 
-    fn pop_front(&mut self) {
-        if let Some(b) = self.entries.pop_front() {
+    fn evict_oldest(&mut self) {
+        while let Some((serial, group, index)) = self.order.pop_front() {
+            let Some(run) = self.runs.get_mut(&group) else { continue };
+            if run.first != index || run.entries.front().is_none_or(|&(_, s)| s != serial) {
+                continue; // dropped already
+            }
+            let (b, _) = run.entries.pop_front().expect("front was just seen");
+            run.first += 1;
+            self.len -= 1;
             self.bytes -= b.len();
-            self.first += 1;
+            if run.entries.is_empty() {
+                self.runs.remove(&group);
+            }
+            return;
         }
     }
 
-    pub fn truncate_after(&mut self, index: Option<u64>) {
-        while let Some(back) = self.entries.back() {
-            let back_index = self.first + self.entries.len() as u64 - 1;
-            if index.is_some_and(|i| back_index <= i) {
+    /// Rebuilds the eviction queue from the live entries.
+    fn compact(&mut self) {
+        let mut live: Vec<(u64, u64, u64)> = Vec::with_capacity(self.len);
+        for (&g, run) in &self.runs {
+            for (k, (_, s)) in run.entries.iter().enumerate() {
+                live.push((*s, g, run.first + k as u64));
+            }
+        }
+        live.sort_unstable();
+        self.order = live.into();
+    }
+
+    pub fn truncate_after(&mut self, group: u64, index: Option<u64>) {
+        let Some(run) = self.runs.get_mut(&group) else { return };
+        while let Some(back) = run.last() {
+            if index.is_some_and(|i| back <= i) {
                 break;
             }
-            self.bytes -= back.len();
-            self.entries.pop_back();
+            let (b, _) = run.entries.pop_back().expect("a last entry exists");
+            self.len -= 1;
+            self.bytes -= b.len();
+        }
+        if run.entries.is_empty() {
+            self.runs.remove(&group);
         }
     }
 
-    pub fn purge_upto(&mut self, index: u64) {
-        while !self.entries.is_empty() && self.first <= index {
-            self.pop_front();
+    pub fn purge_upto(&mut self, group: u64, index: u64) {
+        let Some(run) = self.runs.get_mut(&group) else { return };
+        while !run.entries.is_empty() && run.first <= index {
+            let (b, _) = run.entries.pop_front().expect("not empty");
+            run.first += 1;
+            self.len -= 1;
+            self.bytes -= b.len();
+        }
+        if run.entries.is_empty() {
+            self.runs.remove(&group);
         }
     }
 
-    pub fn clear(&mut self) {
-        self.entries.clear();
-        self.bytes = 0;
+    /// Drops every entry of `group`.
+    pub fn remove_group(&mut self, group: u64) {
+        if let Some(mut run) = self.runs.remove(&group) {
+            let (n, b) = drop_run(&mut run);
+            self.len -= n;
+            self.bytes -= b;
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.len
     }
 
     pub fn bytes(&self) -> usize {
         self.bytes
     }
+}
+
+/// Empties `run`: `(entries, bytes)` dropped.
+fn drop_run(run: &mut Run) -> (usize, usize) {
+    let n = run.entries.len();
+    let b = run.entries.drain(..).map(|(b, _)| b.len()).sum();
+    (n, b)
 }
 
 #[cfg(test)]
@@ -94,21 +170,57 @@ mod tests {
     fn bounded_by_count_and_bytes_and_follows_truncate() {
         let mut c = Cache::new(10, 3);
         for i in 1..=5 {
-            c.insert(i, &[i as u8; 2]);
+            c.insert(0, i, &[i as u8; 2]);
         }
         assert_eq!(c.len(), 3);
-        assert_eq!(c.get(2), None);
-        assert_eq!(c.get(5).unwrap().as_ref(), &[5, 5]);
-        c.truncate_after(Some(3));
-        assert_eq!(c.get(4), None);
-        assert_eq!(c.get(3).unwrap().as_ref(), &[3, 3]);
-        c.insert(4, &[9; 8]);
+        assert_eq!(c.get(0, 2), None);
+        assert_eq!(c.get(0, 5).unwrap().as_ref(), &[5, 5]);
+        c.truncate_after(0, Some(3));
+        assert_eq!(c.get(0, 4), None);
+        assert_eq!(c.get(0, 3).unwrap().as_ref(), &[3, 3]);
+        c.insert(0, 4, &[9; 8]);
         assert!(c.bytes() <= 10);
-        assert_eq!(c.get(4).unwrap().as_ref(), &[9; 8]);
-        c.purge_upto(4);
+        assert_eq!(c.get(0, 4).unwrap().as_ref(), &[9; 8]);
+        c.purge_upto(0, 4);
         assert_eq!(c.len(), 0);
         let mut off = Cache::new(0, 0);
-        off.insert(1, b"x");
-        assert_eq!(off.get(1), None);
+        off.insert(0, 1, b"x");
+        assert_eq!(off.get(0, 1), None);
+    }
+
+    #[test]
+    fn one_bound_for_all_groups_oldest_insertion_goes_first() {
+        let mut c = Cache::new(1 << 20, 4);
+        c.insert(1, 10, b"a");
+        c.insert(2, 20, b"b");
+        c.insert(1, 11, b"c");
+        c.insert(3, 30, b"d");
+        c.insert(2, 21, b"e"); // evicts group 1's entry 10
+        assert_eq!(c.len(), 4);
+        assert_eq!(c.get(1, 10), None);
+        assert_eq!(c.get(1, 11).unwrap().as_ref(), b"c");
+        c.remove_group(2);
+        assert_eq!((c.len(), c.get(2, 21)), (2, None));
+        // Truncate and re-append the same index: the old record is stale.
+        c.truncate_after(1, None);
+        c.insert(1, 11, b"x");
+        c.insert(4, 1, b"y");
+        c.insert(4, 2, b"z");
+        c.insert(4, 3, b"w"); // evicts group 3's entry 30, not the new 11
+        assert_eq!(c.get(3, 30), None);
+        assert_eq!(c.get(1, 11).unwrap().as_ref(), b"x");
+        assert_eq!(c.len(), 4);
+    }
+
+    #[test]
+    fn stale_records_are_compacted() {
+        let mut c = Cache::new(1 << 20, 1 << 20);
+        for round in 0..5_000u64 {
+            c.insert(round % 7, 1, b"p");
+            c.truncate_after(round % 7, None);
+        }
+        assert!(c.order.len() <= 2 * c.len() + 1025, "{} records for {} entries", c.order.len(), c.len());
+        assert_eq!(c.len(), 0);
+        assert!(c.runs.is_empty());
     }
 }

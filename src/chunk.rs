@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::format::{self, Footer, Frame, FrameError, Record, RecordKind};
+use crate::format::{self, Codec, Footer, Frame, FrameError, Record, RecordKind};
 use crate::vfs::VfsFile;
 
 /// Bytes read at once while scanning a chunk record by record.
@@ -43,13 +43,16 @@ pub(crate) struct ChunkReader<'a> {
     buf_start: u64,
     /// Bytes loaded at least when the window moves.
     pub readahead: usize,
+    /// How the chunk's frames are encoded (from its header; format 1
+    /// until the header is read).
+    pub codec: Codec,
 }
 
 impl<'a> ChunkReader<'a> {
     /// A reader for a record-by-record scan ([`SCAN_WINDOW`] readahead).
     pub fn new(file: &'a dyn VfsFile, path: &'a Path) -> Result<Self> {
         let len = file.size().map_err(|e| Error::io("stat", path, e))?;
-        Ok(ChunkReader { file, path, len, buf: Vec::new(), buf_start: 0, readahead: SCAN_WINDOW })
+        Ok(ChunkReader { file, path, len, buf: Vec::new(), buf_start: 0, readahead: SCAN_WINDOW, codec: Codec::V1 })
     }
 
     /// Up to `n` bytes at `off` (fewer at the end of the file).
@@ -91,17 +94,17 @@ impl<'a> ChunkReader<'a> {
     /// The frame at `off`, which must end at or before `end`.
     pub fn frame(&mut self, off: u64, end: u64) -> Result<std::result::Result<Frame<'_>, FrameError>> {
         let limit = end.saturating_sub(off);
-        let hdr = self.bytes(off, format::FRAME_HEADER_LEN.min(limit as usize))?;
-        let body_len = match format::decode_frame_header(hdr) {
-            Ok((len, _)) => len,
+        let codec = self.codec;
+        let hdr = self.bytes(off, codec.frame_header_len().min(limit as usize))?;
+        let total = match format::decode_frame_header(codec, hdr) {
+            Ok(h) => h.frame_len(codec),
             Err(e) => return Ok(Err(e)),
         };
-        let total = (format::FRAME_OVERHEAD as u64) + u64::from(body_len);
         if total > limit {
             return Ok(Err(FrameError::Incomplete { needed: Some(total) }));
         }
         let b = self.bytes(off, total as usize)?;
-        Ok(format::decode_frame(b))
+        Ok(format::decode_frame(codec, b))
     }
 
     /// Whether any byte position in `from..end` starts a valid frame: the
@@ -146,9 +149,10 @@ impl<'a> ChunkReader<'a> {
     /// only when its header's own CRC holds).
     pub fn next_valid_frame(&mut self, from: u64, end: u64) -> Result<Option<u64>> {
         let mut off = from;
-        while off.saturating_add(format::FRAME_OVERHEAD as u64) <= end {
+        let overhead = self.codec.frame_overhead() as u64;
+        while off.saturating_add(overhead) <= end {
             // Skip zero runs quickly: zeros never start a frame.
-            let w = self.window_from(off, format::FRAME_HEADER_LEN)?;
+            let w = self.window_from(off, self.codec.frame_header_len())?;
             let w = &w[..w.len().min((end - off) as usize)];
             match w.iter().position(|&b| b != 0) {
                 Some(nz) => off += nz as u64,
@@ -157,7 +161,7 @@ impl<'a> ChunkReader<'a> {
                     continue;
                 }
             }
-            if off.saturating_add(format::FRAME_OVERHEAD as u64) > end {
+            if off.saturating_add(overhead) > end {
                 break;
             }
             if self.frame(off, end)?.is_ok() {
@@ -175,8 +179,8 @@ impl<'a> ChunkReader<'a> {
 
 /// Reads and decodes the record of a frame that passed its CRC; a body
 /// that does not decode is corruption.
-pub(crate) fn decode<'f>(path: &Path, off: u64, f: &Frame<'f>) -> Result<Record<'f>> {
-    format::decode_record(f.kind, f.body)
+pub(crate) fn decode<'f>(codec: Codec, path: &Path, off: u64, f: &Frame<'f>) -> Result<Record<'f>> {
+    format::decode_record(codec, f.kind, f.body)
         .map_err(|why| Error::corruption(path, off, format!("{} record: {why}", f.kind.name())))
 }
 
@@ -194,11 +198,12 @@ pub(crate) fn read_footer(r: &mut ChunkReader<'_>) -> Result<Option<(u64, Footer
     if at < format::HEADER_LEN as u64 || at >= trailer_at {
         return Ok(None);
     }
+    let codec = r.codec;
     let frame = match r.frame(at, trailer_at)? {
         Ok(f) if f.kind == RecordKind::Footer && at + f.len as u64 == trailer_at => f,
         _ => return Ok(None),
     };
-    match format::decode_record(frame.kind, frame.body) {
+    match format::decode_record(codec, frame.kind, frame.body) {
         Ok(Record::Footer(footer)) => Ok(Some((at, footer))),
         _ => Ok(None),
     }
@@ -212,6 +217,8 @@ pub(crate) struct ChunkInfo {
     pub size: u64,
     /// Whether the chunk ends with a footer.
     pub sealed: bool,
+    /// How its frames are encoded.
+    pub codec: Codec,
 }
 
 /// The chunk appends go to: its id, its size in bytes and its record
@@ -221,4 +228,5 @@ pub(crate) struct Tail {
     pub id: u64,
     pub size: u64,
     pub records: u64,
+    pub codec: Codec,
 }

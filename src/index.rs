@@ -14,7 +14,7 @@ pub(crate) struct Slot {
 }
 
 /// Consecutive slots from `first`.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Index {
     first: u64,
     slots: VecDeque<Slot>,

@@ -35,6 +35,11 @@ pub struct RecordInfo {
     pub kind: Option<RecordKind>,
     /// Log index, for entries.
     pub index: Option<u64>,
+    /// The group the record belongs to (0 in format 1, and for
+    /// checkpoints, footers and damage).
+    pub group: u64,
+    /// The flush that wrote it (format 2; 0 in format 1 and for damage).
+    pub seq: u32,
     /// Whether the frame's CRCs matched.
     pub crc_ok: bool,
 }
@@ -50,6 +55,8 @@ pub struct ChunkReport {
     pub bytes: u64,
     /// The header's tag, when the header is readable.
     pub tag: Option<String>,
+    /// The header's format version, when the header is readable.
+    pub version: Option<u32>,
     /// Whether it ends with a valid footer and trailer.
     pub sealed: bool,
     /// Valid records by kind name.
@@ -83,8 +90,11 @@ pub use crate::recovery::Repair as RepairAction;
 pub struct Report {
     /// Every chunk, in id order.
     pub chunks: Vec<ChunkReport>,
-    /// The log state open would recover, when it would open.
+    /// Group 0's log state, when open would succeed (the whole log of a
+    /// store used for one log).
     pub state: Option<LogState>,
+    /// Every group's log state open would recover, when it would open.
+    pub groups: BTreeMap<u64, LogState>,
     /// Why open would refuse, if it would.
     pub refusal: Option<String>,
     /// The repairs open would make.
@@ -190,8 +200,14 @@ pub fn scan_chunk(
         problems.push(Problem { path: path.to_path_buf(), offset, what, repairable: false })
     };
     match format::decode_header(r.bytes(0, format::HEADER_LEN)?) {
-        Ok(h) if h.chunk_id != id => problem(16, format!("header names chunk {}", h.chunk_id)),
-        Ok(h) => report.tag = Some(h.tag),
+        Ok(h) => {
+            if h.chunk_id != id {
+                problem(16, format!("header names chunk {}", h.chunk_id));
+            }
+            r.codec = h.codec;
+            report.version = Some(h.codec.version);
+            report.tag = Some(h.tag);
+        }
         Err(e) => problem(0, e.to_string()),
     }
     let mut off = format::HEADER_LEN as u64;
@@ -200,16 +216,35 @@ pub fn scan_chunk(
             Ok(f) => {
                 let index = (f.kind == RecordKind::Entry && f.body.len() >= 8)
                     .then(|| u64::from_le_bytes(f.body[..8].try_into().unwrap_or_default()));
-                let info =
-                    RecordInfo { chunk: id, offset: off, len: f.len as u64, kind: Some(f.kind), index, crc_ok: true };
+                let info = RecordInfo {
+                    chunk: id,
+                    offset: off,
+                    len: f.len as u64,
+                    kind: Some(f.kind),
+                    index,
+                    group: f.group,
+                    seq: f.seq,
+                    crc_ok: true,
+                };
                 (info, f.body.to_vec())
             }
             Err(FrameError::BadCrc) => {
-                let hdr = r.bytes(off, format::FRAME_HEADER_LEN)?;
-                let (len, kind) = format::decode_frame_header(hdr).map_err(|e| r.corrupt(off, e.to_string()))?;
-                let len = len as u64 + format::FRAME_OVERHEAD as u64;
-                problem(off, format!("{} record: CRC mismatch", kind.name()));
-                (RecordInfo { chunk: id, offset: off, len, kind: Some(kind), index: None, crc_ok: false }, Vec::new())
+                let codec = r.codec;
+                let hdr = r.bytes(off, codec.frame_header_len())?;
+                let h = format::decode_frame_header(codec, hdr).map_err(|e| r.corrupt(off, e.to_string()))?;
+                let len = h.frame_len(codec);
+                problem(off, format!("{} record: CRC mismatch", h.kind.name()));
+                let info = RecordInfo {
+                    chunk: id,
+                    offset: off,
+                    len,
+                    kind: Some(h.kind),
+                    index: None,
+                    group: 0,
+                    seq: h.seq,
+                    crc_ok: false,
+                };
+                (info, Vec::new())
             }
             Err(e) => {
                 if newest && !report.records.is_empty() && r.all_zero(off, r.len)? {
@@ -225,10 +260,17 @@ pub fn scan_chunk(
                     format!("{e}; {} unreadable bytes", end - off)
                 };
                 problem(off, what);
-                (
-                    RecordInfo { chunk: id, offset: off, len: end - off, kind: None, index: None, crc_ok: false },
-                    Vec::new(),
-                )
+                let info = RecordInfo {
+                    chunk: id,
+                    offset: off,
+                    len: end - off,
+                    kind: None,
+                    index: None,
+                    group: 0,
+                    seq: 0,
+                    crc_ok: false,
+                };
+                (info, Vec::new())
             }
         };
         visit(&info, &body);
@@ -273,7 +315,8 @@ pub fn check(vfs: &dyn Vfs, dir: &Path, mut progress: impl FnMut(u64)) -> Result
     }
     match recovery::recover_dir(vfs, dir, None) {
         Ok(rec) => {
-            report.state = Some(rec.state);
+            report.state = Some(rec.groups.get(&0).map(|g| g.state.clone()).unwrap_or_default());
+            report.groups = rec.groups.into_iter().map(|(g, grp)| (g, grp.state)).collect();
             report.repairs = rec.repairs.clone();
         }
         Err(e @ Error::Io { .. }) => return Err(e),

@@ -15,8 +15,9 @@ use bytes::Bytes;
 use crate::apply::{self, Change};
 use crate::chunk::{self, ChunkInfo, ChunkReader, Rest, Tail};
 use crate::config::Config;
+use crate::engine::Group;
 use crate::error::{Error, Result};
-use crate::format::{self, Footer, HeaderError, Record, RecordKind};
+use crate::format::{self, Codec, Footer, HeaderError, Record, RecordKind, Stamp};
 use crate::index::{Index, Slot};
 use crate::state::LogState;
 use crate::vfs::Vfs;
@@ -57,11 +58,14 @@ pub enum Repair {
 }
 
 pub(crate) struct Recovered {
-    pub state: LogState,
-    pub index: Index,
+    /// Every group that exists, with its state and index.
+    pub groups: BTreeMap<u64, Group>,
     pub chunks: BTreeMap<u64, ChunkInfo>,
     pub tail: Option<Tail>,
     pub repairs: Vec<Repair>,
+    /// The flush sequence number new records start at: after every one
+    /// in the newest chunk.
+    pub next_seq: u32,
 }
 
 /// A record with its blobs copied out of the read buffer.
@@ -72,8 +76,9 @@ enum Op {
     UserMeta(Option<Bytes>),
     Truncate(Option<u64>),
     Purge(u64, Bytes),
-    Checkpoint(LogState),
+    Checkpoint(Vec<(u64, LogState)>),
     Footer,
+    GroupRemoved,
 }
 
 impl From<Record<'_>> for Op {
@@ -88,6 +93,7 @@ impl From<Record<'_>> for Op {
             Record::PurgeUpto { index, meta } => Op::Purge(index, Bytes::copy_from_slice(meta)),
             Record::Checkpoint(s) => Op::Checkpoint(s),
             Record::Footer(_) => Op::Footer,
+            Record::GroupRemoved => Op::GroupRemoved,
         }
     }
 }
@@ -95,28 +101,50 @@ impl From<Record<'_>> for Op {
 /// The running state of a replay.
 #[derive(Default)]
 struct Replay {
-    state: Option<LogState>,
-    index: Index,
+    /// Whether the first chunk's checkpoint was read.
+    started: bool,
+    groups: BTreeMap<u64, Group>,
 }
 
 impl Replay {
     /// A chunk's opening checkpoint: the starting state for the first
     /// chunk, a cross-check for every later one.
-    fn checkpoint(&mut self, cp: LogState) -> std::result::Result<(), String> {
-        match &self.state {
-            None => {
-                self.state = Some(cp);
-                Ok(())
-            }
-            Some(s) if *s == cp => Ok(()),
-            Some(s) => {
-                Err(format!("checkpoint disagrees with the replay of earlier chunks: checkpoint {cp:?}, replay {s:?}"))
+    fn checkpoint(&mut self, cp: Vec<(u64, LogState)>) -> std::result::Result<(), String> {
+        if !self.started {
+            self.started = true;
+            self.groups = cp.into_iter().map(|(g, state)| (g, Group { state, index: Index::default() })).collect();
+            return Ok(());
+        }
+        for (g, s) in &cp {
+            match self.groups.get(g) {
+                Some(have) if have.state == *s => {}
+                have => {
+                    let have = have.map(|h| &h.state);
+                    return Err(format!(
+                        "checkpoint disagrees with the replay of earlier chunks: group {g}: checkpoint {s:?}, replay {have:?}"
+                    ));
+                }
             }
         }
+        if let Some(g) = self.groups.keys().find(|g| !cp.iter().any(|(c, _)| c == *g)) {
+            return Err(format!(
+                "checkpoint disagrees with the replay of earlier chunks: group {g} is missing from it"
+            ));
+        }
+        Ok(())
     }
 
-    fn apply(&mut self, op: Op, slot: Slot) -> std::result::Result<(), String> {
-        let st = self.state.as_mut().ok_or("record before the chunk's checkpoint")?;
+    fn apply(&mut self, group: u64, op: Op, slot: Slot) -> std::result::Result<(), String> {
+        if !self.started {
+            return Err("record before the chunk's checkpoint".into());
+        }
+        if let Op::GroupRemoved = op {
+            return match self.groups.remove(&group) {
+                Some(_) => Ok(()),
+                None => Err(format!("removal of group {group}, which does not exist")),
+            };
+        }
+        let Group { state: st, index } = self.groups.entry(group).or_default();
         let change = match op {
             Op::Entry(index) => Change::Entry { index, slot },
             Op::Vote(v) => Change::Vote(v),
@@ -126,59 +154,78 @@ impl Replay {
             Op::Purge(index, meta) => Change::Purge { index, meta },
             Op::Checkpoint(_) => return Err("checkpoint record in the middle of a chunk".into()),
             Op::Footer => return Err("footer record in the middle of a chunk".into()),
+            Op::GroupRemoved => unreachable!("handled above"),
         };
-        apply::apply(st, &mut self.index, change).map_err(|r| r.to_string())
+        apply::apply(st, index, change).map_err(|r| r.to_string())
     }
 
-    fn apply_footer(&mut self, path: &Path, id: u64, at: u64, f: Footer) -> Result<()> {
-        let corrupt = |why: String| Error::corruption(path, at, format!("footer: {why}"));
-        if !f.slots.is_empty() {
-            let last = f
-                .first_index
-                .checked_add(f.slots.len() as u64 - 1)
-                .ok_or_else(|| corrupt("entry indexes overflow".into()))?;
-            if f.state.last_index != Some(last) {
-                return Err(corrupt(format!(
-                    "entries end at {last} but the state's last index is {:?}",
-                    f.state.last_index
-                )));
-            }
-            if f.state.first_index.is_none_or(|first| first > f.first_index) {
-                return Err(corrupt(format!(
-                    "lists entries from {} but the state's first index is {:?}",
-                    f.first_index, f.state.first_index
-                )));
-            }
-            let min_len = (format::FRAME_OVERHEAD + 8) as u32;
-            for &(off, len) in &f.slots {
-                if u64::from(off) < format::HEADER_LEN as u64 || u64::from(off) + u64::from(len) > at || len < min_len {
-                    return Err(corrupt(format!("entry slot ({off}, {len}) lies outside the chunk's records")));
-                }
-            }
-            self.index.truncate_after(f.first_index.checked_sub(1));
-            for (k, &(offset, len)) in f.slots.iter().enumerate() {
-                let slot = Slot { chunk: id, offset, len };
-                let i = f.first_index + k as u64;
-                if !self.index.push(i, slot) {
-                    self.index.truncate_after(None);
-                    self.index.push(i, slot);
-                }
-            }
+    /// A sealed chunk's footer: every group's state at sealing and its
+    /// entries in the chunk. Groups it does not list were removed.
+    fn apply_footer(&mut self, path: &Path, id: u64, codec: Codec, at: u64, f: Footer) -> Result<()> {
+        let mut groups = BTreeMap::new();
+        for gf in f.groups {
+            let mut grp = self.groups.remove(&gf.group).unwrap_or_default();
+            let corrupt = |why: String| Error::corruption(path, at, format!("footer, group {}: {why}", gf.group));
+            apply_group_footer(&mut grp, id, codec, at, gf.first_index, &gf.slots, &gf.state).map_err(corrupt)?;
+            grp.state = gf.state;
+            groups.insert(gf.group, grp);
         }
-        // The state bounds the index on both sides: a truncation or purge
-        // recorded in this chunk may have removed entries of earlier chunks.
-        match f.state.first_index {
-            Some(first) => {
-                self.index.truncate_after(f.state.last_index);
-                if let Some(below) = first.checked_sub(1) {
-                    self.index.purge_upto(below);
-                }
-            }
-            None => self.index.truncate_after(None),
-        }
-        self.state = Some(f.state);
+        self.groups = groups;
         Ok(())
     }
+}
+
+/// Rebuilds one group's index from its footer run and bounds it by the
+/// state at sealing. The error says what is wrong.
+fn apply_group_footer(
+    grp: &mut Group,
+    id: u64,
+    codec: Codec,
+    at: u64,
+    first_index: u64,
+    slots: &[(u32, u32)],
+    state: &LogState,
+) -> std::result::Result<(), String> {
+    let index = &mut grp.index;
+    if !slots.is_empty() {
+        let last = first_index.checked_add(slots.len() as u64 - 1).ok_or("entry indexes overflow")?;
+        if state.last_index != Some(last) {
+            return Err(format!("entries end at {last} but the state's last index is {:?}", state.last_index));
+        }
+        if state.first_index.is_none_or(|first| first > first_index) {
+            return Err(format!(
+                "lists entries from {first_index} but the state's first index is {:?}",
+                state.first_index
+            ));
+        }
+        let min_len = (codec.frame_overhead() + 8) as u32;
+        for &(off, len) in slots {
+            if u64::from(off) < format::HEADER_LEN as u64 || u64::from(off) + u64::from(len) > at || len < min_len {
+                return Err(format!("entry slot ({off}, {len}) lies outside the chunk's records"));
+            }
+        }
+        index.truncate_after(first_index.checked_sub(1));
+        for (k, &(offset, len)) in slots.iter().enumerate() {
+            let slot = Slot { chunk: id, offset, len };
+            let i = first_index + k as u64;
+            if !index.push(i, slot) {
+                index.truncate_after(None);
+                index.push(i, slot);
+            }
+        }
+    }
+    // The state bounds the index on both sides: a truncation or purge
+    // recorded in this chunk may have removed entries of earlier chunks.
+    match state.first_index {
+        Some(first) => {
+            index.truncate_after(state.last_index);
+            if let Some(below) = first.checked_sub(1) {
+                index.purge_upto(below);
+            }
+        }
+        None => index.truncate_after(None),
+    }
+    Ok(())
 }
 
 /// Replays the chunk files of `cfg.dir`.
@@ -190,9 +237,34 @@ pub(crate) fn recover(vfs: &dyn Vfs, cfg: &Config) -> Result<Recovered> {
 /// carry, or `None` to accept the first chunk's tag (and require the same
 /// of the others). Every file is opened read-only and closed again.
 pub(crate) fn recover_dir(vfs: &dyn Vfs, dir: &Path, tag: Option<&str>) -> Result<Recovered> {
+    // A replay that finds the newest chunk's last flush only partly on
+    // disk (its pages landed out of order) is run again, ending that
+    // chunk where the flush began.
+    let mut newest_end = None;
+    loop {
+        match replay_dir(vfs, dir, tag, newest_end)? {
+            Pass::Done(r) => return Ok(r),
+            Pass::CutNewestAt(at) if newest_end.is_none() => newest_end = Some(at),
+            Pass::CutNewestAt(at) => {
+                let why = format!("internal: the replay asked twice to end the newest chunk (at {at})");
+                return Err(Error::corruption(dir, 0, why));
+            }
+        }
+    }
+}
+
+/// The outcome of one replay of a directory.
+enum Pass {
+    Done(Recovered),
+    /// Replay again, ending the newest chunk at this offset.
+    CutNewestAt(u64),
+}
+
+fn replay_dir(vfs: &dyn Vfs, dir: &Path, tag: Option<&str>, newest_end: Option<u64>) -> Result<Pass> {
     let dir = &dir.to_path_buf();
     let mut ids = list_chunks(vfs, dir)?;
-    let mut rc = Replayer { vfs, dir, expected_tag: tag.map(str::to_owned), ..Replayer::default_for(vfs, dir) };
+    let mut rc =
+        Replayer { vfs, dir, expected_tag: tag.map(str::to_owned), newest_end, ..Replayer::default_for(vfs, dir) };
 
     // A newest chunk without a whole header and checkpoint, and with
     // nothing valid in it, was being created when the process stopped;
@@ -207,26 +279,34 @@ pub(crate) fn recover_dir(vfs: &dyn Vfs, dir: &Path, tag: Option<&str>) -> Resul
     }
     for (pos, &id) in ids.iter().enumerate() {
         rc.chunk(id, pos + 1 == ids.len())?;
+        if let Some(at) = rc.cut_newest_at {
+            return Ok(Pass::CutNewestAt(at));
+        }
     }
     if let Some((id, len, why)) = headless_newest {
         rc.headless_newest(id, len, why, ids.is_empty())?;
     }
 
-    let Replayer { rp, chunks, tail, repairs, .. } = rc;
-    let state = rp.state.unwrap_or_default();
-    let index = rp.index;
-    // The index must hold exactly the entries between purge point and last.
-    let want = state.first_index.zip(state.last_index);
-    let have = index.first().zip(index.last());
-    if want != have {
-        let first = ids.first().map(|&id| chunk::chunk_path(dir, id)).unwrap_or_else(|| dir.clone());
-        return Err(Error::corruption(
-            first,
-            format::HEADER_LEN as u64,
-            format!("the log state needs entries {want:?} but the chunks hold {have:?}: a chunk is missing or damaged"),
-        ));
+    let Replayer { rp, chunks, tail, repairs, last_seq, .. } = rc;
+    // Every group's index must hold exactly the entries between its purge
+    // point and its last index.
+    for (g, grp) in &rp.groups {
+        let want = grp.state.first_index.zip(grp.state.last_index);
+        let have = grp.index.first().zip(grp.index.last());
+        if want != have {
+            let first = ids.first().map(|&id| chunk::chunk_path(dir, id)).unwrap_or_else(|| dir.clone());
+            let whose = if *g == 0 { String::new() } else { format!("group {g}: ") };
+            return Err(Error::corruption(
+                first,
+                format::HEADER_LEN as u64,
+                format!(
+                    "{whose}the log state needs entries {want:?} but the chunks hold {have:?}: a chunk is missing or damaged"
+                ),
+            ));
+        }
     }
-    Ok(Recovered { state, index, chunks, tail, repairs })
+    let next_seq = last_seq.wrapping_add(1);
+    Ok(Pass::Done(Recovered { groups: rp.groups, chunks, tail, repairs, next_seq }))
 }
 
 /// The chunk ids in `dir`, sorted, refusing a gap.
@@ -255,6 +335,13 @@ struct Replayer<'a> {
     chunks: BTreeMap<u64, ChunkInfo>,
     tail: Option<Tail>,
     repairs: Vec<Repair>,
+    /// Where the newest chunk ends, when an earlier pass found its last
+    /// flush only partly on disk.
+    newest_end: Option<u64>,
+    /// Set when the newest chunk must end earlier than this pass read it.
+    cut_newest_at: Option<u64>,
+    /// The flush sequence of the newest chunk's last frame (format 2).
+    last_seq: u32,
 }
 
 impl<'a> Replayer<'a> {
@@ -267,6 +354,9 @@ impl<'a> Replayer<'a> {
             chunks: BTreeMap::new(),
             tail: None,
             repairs: Vec::new(),
+            newest_end: None,
+            cut_newest_at: None,
+            last_seq: 0,
         }
     }
 
@@ -281,8 +371,8 @@ impl<'a> Replayer<'a> {
         if !newest && let Some((at, footer)) = chunk::read_footer(&mut r)? {
             let cp = checkpoint_at(&mut r)?;
             self.rp.checkpoint(cp).map_err(|why| r.corrupt(format::HEADER_LEN as u64, why))?;
-            self.rp.apply_footer(&path, id, at, footer)?;
-            self.chunks.insert(id, ChunkInfo { size: r.len, sealed: true });
+            self.rp.apply_footer(&path, id, r.codec, at, footer)?;
+            self.chunks.insert(id, ChunkInfo { size: r.len, sealed: true, codec: r.codec });
             return Ok(());
         }
         r.readahead = chunk::SCAN_WINDOW;
@@ -301,6 +391,7 @@ impl<'a> Replayer<'a> {
             }
             Ok(h) => {
                 self.expected_tag.get_or_insert(h.tag);
+                r.codec = h.codec;
                 Ok(())
             }
             Err(HeaderError::UnsupportedVersion(v)) => Err(Error::UnsupportedVersion {
@@ -318,15 +409,23 @@ impl<'a> Replayer<'a> {
     /// trailer.
     fn scan(&mut self, r: &mut ChunkReader<'_>, id: u64, newest: bool) -> Result<()> {
         let path = r.path.to_path_buf();
-        let scan_end = r.len;
+        // An earlier pass found that the newest chunk's last flush is
+        // only partly on disk: it ends where that flush began.
+        let limit = if newest { self.newest_end } else { None };
+        let scan_end = limit.unwrap_or(r.len);
         let mut off = format::HEADER_LEN as u64;
         let mut records = 0u64;
         let mut sealed = false;
         let mut end = scan_end;
         let mut size = r.len;
+        // The flush sequence of the checkpoint, and `(seq, offset)` of the
+        // first frame of the last flush seen after it (format 2).
+        let mut head_seq = 0u32;
+        let mut run: Option<(u32, u64)> = None;
         while off < scan_end {
-            let (op, len) = match r.frame(off, scan_end)? {
-                Ok(f) => (Op::from(chunk::decode(&path, off, &f)?), f.len as u64),
+            let codec = r.codec;
+            let (group, seq, op, len) = match r.frame(off, scan_end)? {
+                Ok(f) => (f.group, f.seq, Op::from(chunk::decode(codec, &path, off, &f)?), f.len as u64),
                 Err(fe) => {
                     if !newest && records > 0 && trailer_points_at(r, off)? {
                         tracing::warn!(chunk = %path.display(), offset = off, "damaged footer; the chunk was replayed record by record");
@@ -336,16 +435,34 @@ impl<'a> Replayer<'a> {
                     if !newest {
                         return Err(r.corrupt(off, fe.to_string()));
                     }
-                    self.torn_tail(r, off, records, &fe.to_string())?;
+                    if records > 0
+                        && let Some(at) = self.unacknowledged_flush(r, off, head_seq, run)?
+                    {
+                        if at < off {
+                            self.cut_newest_at = Some(at);
+                            return Ok(());
+                        }
+                        let path = path.clone();
+                        self.repairs.push(Repair::Cut { path, at: off, dropped: r.len - off });
+                    } else {
+                        self.torn_tail(r, off, records, &fe.to_string())?;
+                    }
                     end = off;
                     break;
                 }
             };
+            if newest {
+                self.last_seq = seq;
+            }
             if records == 0 {
                 let Op::Checkpoint(cp) = op else {
                     return Err(r.corrupt(off, "chunk does not start with a checkpoint"));
                 };
+                if group != 0 {
+                    return Err(r.corrupt(off, format!("checkpoint of group {group}")));
+                }
                 self.rp.checkpoint(cp).map_err(|why| r.corrupt(off, why))?;
+                head_seq = seq;
             } else if let Op::Footer = op {
                 if let Some(chunk_end) = self.footer_ends_chunk(r, off, off + len, newest)? {
                     sealed = true;
@@ -355,11 +472,19 @@ impl<'a> Replayer<'a> {
                 end = off;
                 break;
             } else {
+                if run.is_none_or(|(s, _)| s != seq) {
+                    run = Some((seq, off));
+                }
                 let slot = Slot { chunk: id, offset: off as u32, len: len as u32 };
-                self.rp.apply(op, slot).map_err(|why| r.corrupt(off, why))?;
+                self.rp.apply(group, op, slot).map_err(|why| r.corrupt(off, why))?;
             }
             records += 1;
             off += len;
+        }
+        if let Some(at) = limit
+            && !sealed
+        {
+            self.repairs.push(Repair::Cut { path: path.clone(), at, dropped: r.len - at });
         }
         if !newest && !sealed {
             return Err(
@@ -370,11 +495,65 @@ impl<'a> Replayer<'a> {
             return Err(r.corrupt(format::HEADER_LEN as u64, "chunk holds no checkpoint"));
         }
         if newest && !sealed {
-            self.tail = Some(Tail { id, size: end, records });
+            self.tail = Some(Tail { id, size: end, records, codec: r.codec });
         }
         let size = if sealed { size } else { end };
-        self.chunks.insert(id, ChunkInfo { size, sealed });
+        self.chunks.insert(id, ChunkInfo { size, sealed, codec: r.codec });
         Ok(())
+    }
+
+    /// The rule for a newest format-2 chunk whose frame at `off` does not
+    /// decode but valid frames follow it. A flush is acknowledged only
+    /// after its `fdatasync`, so only the last flush can be partly on
+    /// disk, and a power cut during its sync can persist its pages in any
+    /// order. If every valid frame after `off` belongs to one flush F, and
+    /// the frames just before `off` belong to F or to the flush before it,
+    /// then the damage is F's and F was never acknowledged: returns where
+    /// F begins (its first frame after the checkpoint, which was synced on
+    /// its own), so that all of F is cut. Otherwise (valid frames of two
+    /// flushes after the damage, or of a flush later than the one after
+    /// the records before it: the damaged flush was synced before a later
+    /// one was written) returns `None`: media damage, refused by the
+    /// caller.
+    fn unacknowledged_flush(
+        &mut self,
+        r: &mut ChunkReader<'_>,
+        off: u64,
+        head_seq: u32,
+        run: Option<(u32, u64)>,
+    ) -> Result<Option<u64>> {
+        if r.codec.version < 2 {
+            return Ok(None);
+        }
+        let mut flush = None;
+        let mut at = off.saturating_add(1);
+        while let Some(v) = r.next_valid_frame(at, r.len)? {
+            let (seq, len) = match r.frame(v, r.len)? {
+                Ok(f) => (f.seq, f.len as u64),
+                Err(_) => unreachable!("next_valid_frame found a valid frame"),
+            };
+            match flush {
+                None => flush = Some(seq),
+                Some(f) if f != seq => return Ok(None),
+                Some(_) => {}
+            }
+            at = v + len;
+        }
+        let Some(f) = flush else { return Ok(None) };
+        // Flushes number on by one, and each writes its records into the
+        // newest chunk right after the previous flush's: the damage is F's
+        // if F is the flush of the records before it, or the next one.
+        let next = |s: u32| s.wrapping_add(1) == f;
+        let cut = match run {
+            Some((s, start)) if s == f => Some(start),
+            Some((s, _)) if next(s) => Some(off),
+            None if head_seq == f || next(head_seq) => Some(off),
+            _ => None,
+        };
+        if cut.is_some() {
+            self.last_seq = f;
+        }
+        Ok(cut)
     }
 
     /// Decides what a frame that does not decode at `off` of the newest
@@ -437,9 +616,15 @@ impl<'a> Replayer<'a> {
             let why = format!("{why}; it is the only chunk, so the log state would be lost");
             return Err(Error::corruption(&path, 0, why));
         }
-        let mut head = Vec::new();
-        format::encode_checkpoint(&mut head, self.rp.state.as_ref().unwrap_or(&LogState::default()));
-        let max = (format::HEADER_LEN + head.len()) as u64;
+        // The longest checkpoint either format would write for the state
+        // so far.
+        let mut max = 0;
+        for codec in [Codec::V1, Codec::v2(0)] {
+            let mut head = Vec::new();
+            let groups = self.rp.groups.iter().map(|(&g, grp)| (g, &grp.state));
+            format::encode_checkpoint(&mut head, Stamp { codec, seq: 0 }, groups);
+            max = max.max((format::HEADER_LEN + head.len()) as u64);
+        }
         if len > max {
             let why = format!(
                 "{why}; the chunk is {len} bytes, longer than the {max} bytes of header and checkpoint \
@@ -460,11 +645,12 @@ fn trailer_points_at(r: &mut ChunkReader<'_>, at: u64) -> Result<bool> {
 }
 
 /// The checkpoint that opens a chunk.
-fn checkpoint_at(r: &mut ChunkReader<'_>) -> Result<LogState> {
+fn checkpoint_at(r: &mut ChunkReader<'_>) -> Result<Vec<(u64, LogState)>> {
     let hdr_end = format::HEADER_LEN as u64;
     let path = r.path.to_path_buf();
+    let codec = r.codec;
     match r.frame(hdr_end, r.len)? {
-        Ok(f) if f.kind == RecordKind::Checkpoint => match chunk::decode(&path, hdr_end, &f)? {
+        Ok(f) if f.kind == RecordKind::Checkpoint => match chunk::decode(codec, &path, hdr_end, &f)? {
             Record::Checkpoint(s) => Ok(s),
             _ => unreachable!("decode_record keeps the kind"),
         },
@@ -487,10 +673,13 @@ fn headless(vfs: &dyn Vfs, dir: &Path, id: u64) -> Result<Option<(u64, String)>>
     let why = match format::decode_header(r.bytes(0, format::HEADER_LEN)?) {
         Err(HeaderError::UnsupportedVersion(_)) => return Ok(None),
         Err(e) => e.to_string(),
-        Ok(_) => match r.frame(format::HEADER_LEN as u64, r.len)? {
-            Ok(_) => return Ok(None),
-            Err(e) => format!("checkpoint: {e}"),
-        },
+        Ok(h) => {
+            r.codec = h.codec;
+            match r.frame(format::HEADER_LEN as u64, r.len)? {
+                Ok(_) => return Ok(None),
+                Err(e) => format!("checkpoint: {e}"),
+            }
+        }
     };
     r.readahead = chunk::SCAN_WINDOW;
     if r.any_valid_frame_in(0, r.len)? { Ok(None) } else { Ok(Some((r.len, why))) }

@@ -128,7 +128,7 @@ fn unknown_version_is_refused() {
     std::fs::write(&first, &b).unwrap();
     match ChunkLog::open(cfg) {
         Err(Error::UnsupportedVersion { chunk, found, supported }) => {
-            assert_eq!((chunk, found, supported), (first, 99, 1));
+            assert_eq!((chunk, found, supported), (first, 99, chunklog::format::FORMAT_VERSION));
         }
         other => panic!("expected UnsupportedVersion, got {other:?}"),
     }

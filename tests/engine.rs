@@ -5,6 +5,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
+use chunklog::format::{Codec, GroupFooter, Stamp};
 use chunklog::{ChunkLog, Config, Error};
 use common::*;
 
@@ -282,12 +283,14 @@ fn extreme_indexes_and_chunk_ids_are_typed_errors() {
                 std::fs::remove_file(p).unwrap();
             }
         }
-        let mut b = format::encode_header(u64::MAX, "").to_vec();
-        format::encode_checkpoint(&mut b, state);
+        let at = Stamp { codec: Codec::v2(17), seq: 0 };
+        let mut b = format::encode_header(u64::MAX, "", at.codec).to_vec();
+        format::encode_checkpoint(&mut b, at, [(0, state)].into_iter());
         if sealed {
-            let at = b.len() as u64;
-            let footer = Footer { state: state.clone(), records: 1, first_index: 0, slots: Vec::new() };
-            format::encode_footer(&mut b, at, &footer);
+            let offset = b.len() as u64;
+            let g = GroupFooter { group: 0, state: state.clone(), first_index: 0, slots: Vec::new() };
+            let footer = Footer { records: 1, groups: vec![g] };
+            format::encode_footer(&mut b, at, offset, &footer);
         }
         std::fs::write(dir.join(format::chunk_file_name(u64::MAX)), b).unwrap();
     };

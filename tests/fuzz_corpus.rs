@@ -47,11 +47,15 @@ fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
     v
 }
 
-/// Seeds: real chunk files and frames, and damaged variants of them.
+/// Seeds: real chunk files and frames, and damaged variants of them, of
+/// the format this build writes (`v2-` names; the older seeds are format
+/// 1 and stay as they are). Format-2 frames are stored after their
+/// chunk's salt (see `harness::decode_record`).
 fn write_corpus() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
     let dir = tempfile::tempdir().unwrap();
     let log = chunklog::ChunkLog::open(chunklog::Config::new(dir.path()).chunk_max_records(6)).unwrap();
+    log.group(300).append([(5, b"other group")]).unwrap();
     log.save_vote(b"vote").unwrap();
     log.append((1..=14u64).map(|i| (i, vec![i as u8; 20 + i as usize]))).unwrap();
     log.save_committed(Some(b"c")).unwrap();
@@ -65,7 +69,9 @@ fn write_corpus() {
         .collect();
     files.sort();
     let bytes: Vec<Vec<u8>> = files.iter().map(|p| std::fs::read(p).unwrap()).collect();
-    let w = |target: &str, name: &str, data: &[u8]| std::fs::write(root.join(target).join(name), data).unwrap();
+    let w = |target: &str, name: &str, data: &[u8]| {
+        std::fs::write(root.join(target).join(format!("v2-{name}")), data).unwrap()
+    };
     w("open_dir", "clean", &harness::pack(&bytes));
     w("open_dir", "newest-only", &harness::pack(&bytes[bytes.len() - 1..]));
     let mut torn = bytes.clone();
@@ -80,9 +86,10 @@ fn write_corpus() {
     w("open_dir", "huge-length", &harness::pack(&huge));
     w("open_dir", "empty", &[]);
     for (k, b) in bytes.iter().enumerate() {
+        let salted = |part: &[u8]| [&b[12..16], part].concat();
         w("decode_record", &format!("header-{k}"), &b[..64]);
-        w("decode_record", &format!("frame-{k}"), &b[64..b.len().min(400)]);
-        w("decode_record", &format!("tail-{k}"), &b[b.len().saturating_sub(200)..]);
+        w("decode_record", &format!("frame-{k}"), &salted(&b[64..b.len().min(400)]));
+        w("decode_record", &format!("tail-{k}"), &salted(&b[b.len().saturating_sub(200)..]));
     }
 }
 

@@ -170,6 +170,9 @@ fn take(ctx: &FlushCtx) -> Option<Batch> {
         ctx.pipe.work_cv.wait(&mut q);
     }
     let segments: Vec<Arc<Segment>> = q.segments.drain(..).map(Arc::new).collect();
+    if !segments.is_empty() {
+        q.flush_seq = q.flush_seq.wrapping_add(1);
+    }
     q.inflight.extend(segments.iter().cloned());
     let bytes = segments.iter().map(|s| s.bytes.len()).sum();
     Some(Batch { segments, callbacks: std::mem::take(&mut q.callbacks), purge_below: q.purge_below.take(), bytes })
@@ -275,7 +278,7 @@ fn write_and_sync(ctx: &FlushCtx, tail: &mut TailFile, segments: &[Arc<Segment>]
 /// first), then drops them from memory. Returns the room waiters to fire,
 /// once the queue is below its limit. Never holds two locks at once.
 fn publish(ctx: &FlushCtx, batch: &Batch, created: &[u64]) -> Vec<Callback> {
-    ctx.table.publish(created, batch.segments.iter().map(|s| (s.chunk, s.end(), s.seal)));
+    ctx.table.publish(&batch.segments, created);
     let mut q = ctx.pipe.queue.lock();
     q.inflight.clear();
     q.bytes -= batch.bytes;

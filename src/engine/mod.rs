@@ -41,10 +41,12 @@ use crate::cache::Cache;
 use crate::chunk::{self, ChunkInfo, Tail};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::format;
+use crate::format::{self, Codec, Stamp};
 use crate::recovery;
 use crate::state::LogState;
 use crate::vfs::{StdVfs, Vfs};
+
+pub(crate) use self::memory::Group;
 
 pub use self::pipe::Callback;
 pub use self::stats::Stats;
@@ -118,17 +120,44 @@ impl Drop for Worker {
 /// assert_eq!(log.state().last_index, Some(2));
 /// # Ok(()) }
 /// ```
+///
+/// # Groups
+///
+/// One store holds any number of independent logs, *groups*, named by a
+/// `u64` ([`group`](Self::group)): many Raft groups share one directory,
+/// one chunk stream and one flush thread, so one `fdatasync` makes the
+/// writes of every group durable at once. Each group has its own
+/// entries, vote, committed marker, purge point and user metadata; the
+/// handle [`open`](Self::open) returns is group 0, so a store used for one
+/// log never needs to know about groups.
+///
+/// ```
+/// use chunklog::{ChunkLog, Config};
+/// # fn main() -> Result<(), chunklog::Error> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let log = ChunkLog::open(Config::new(dir.path()))?;
+/// let (a, b) = (log.group(1), log.group(2));
+/// a.append([(1, b"a1".as_slice())])?;
+/// b.append([(7, b"b7".as_slice())])?;
+/// log.sync()?; // one fdatasync for both groups
+/// assert_eq!(log.groups(), vec![1, 2]);
+/// b.remove_group()?;
+/// assert_eq!(log.groups(), vec![1]);
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct ChunkLog {
     core: Arc<Core>,
     /// Stops the flush thread when the last owning clone drops; `None` for
     /// a non-owning handle.
     worker: Option<Arc<Worker>>,
+    /// The group this handle reads and writes.
+    group: u64,
 }
 
 impl std::fmt::Debug for ChunkLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChunkLog").field("dir", &self.core.cfg.dir).finish_non_exhaustive()
+        f.debug_struct("ChunkLog").field("dir", &self.core.cfg.dir).field("group", &self.group).finish_non_exhaustive()
     }
 }
 
@@ -168,16 +197,18 @@ impl ChunkLog {
                     value: last,
                     max: u64::MAX - 1,
                 })?;
-                let mut bytes = format::encode_header(id, &config.tag).to_vec();
-                format::encode_checkpoint(&mut bytes, &rec.state);
+                let codec = Codec::v2(format::new_salt(0));
+                let mut bytes = format::encode_header(id, &config.tag, codec).to_vec();
+                let stamp = Stamp { codec, seq: rec.next_seq };
+                format::encode_checkpoint(&mut bytes, stamp, rec.groups.iter().map(|(&g, grp)| (g, &grp.state)));
                 let path = chunk::chunk_path(&dir, id);
                 let file = vfs.create_new(&path).map_err(|e| Error::io("create", &path, e))?;
                 file.write_all_at(&bytes, 0).map_err(|e| Error::io("write", &path, e))?;
                 file.sync_data().map_err(|e| Error::io("fdatasync", &path, e))?;
                 vfs.sync_dir(&dir).map_err(|e| Error::io("fsync directory", &dir, e))?;
                 let size = bytes.len() as u64;
-                rec.chunks.insert(id, ChunkInfo { size, sealed: false });
-                (Tail { id, size, records: 1 }, file)
+                rec.chunks.insert(id, ChunkInfo { size, sealed: false, codec });
+                (Tail { id, size, records: 1, codec }, file)
             }
         };
 
@@ -191,17 +222,14 @@ impl ChunkLog {
                 recovery::Repair::Remove { bytes, .. } => stats.torn_bytes_cut.fetch_add(*bytes, Ordering::Relaxed),
             };
         }
-        let shared = Shared {
-            state: rec.state,
-            index: rec.index,
-            cache: Cache::new(config.cache_max_bytes, config.cache_max_entries),
-            tail,
-        };
+        let shared =
+            Shared { groups: rec.groups, cache: Cache::new(config.cache_max_bytes, config.cache_max_entries), tail };
         // Chunks left over from an interrupted purge are deleted by the
         // first flush round.
-        let leftover_below = shared.index.first_chunk().unwrap_or(tail.id);
+        let leftover_below = shared.oldest_live_chunk();
         let purge_below = rec.chunks.keys().next().filter(|&&id| id < leftover_below).map(|_| leftover_below);
-        let pipe = Arc::new(Pipe { queue: Mutex::new(Queue { purge_below, ..Queue::default() }), ..Pipe::default() });
+        let queue = Queue { purge_below, flush_seq: rec.next_seq, ..Queue::default() };
+        let pipe = Arc::new(Pipe { queue: Mutex::new(queue), ..Pipe::default() });
         let table = Arc::new(ChunkTable::new(&dir, vfs.clone(), rec.chunks, config.open_chunks_max));
         let ctx = FlushCtx {
             dir: dir.clone(),
@@ -223,7 +251,28 @@ impl ChunkLog {
             })
             .map_err(|e| Error::io("spawn flush thread", &dir, e))?;
         let worker = Worker { core: core.clone(), thread: Mutex::new(Some(thread)), detach: AtomicBool::new(false) };
-        Ok(ChunkLog { core, worker: Some(Arc::new(worker)) })
+        Ok(ChunkLog { core, worker: Some(Arc::new(worker)), group: 0 })
+    }
+
+    /// A handle to group `id` of the same store, owning if this one is
+    /// (see [`non_owning`](Self::non_owning)). Every call on it reads or
+    /// writes that group only; the store is shared (one flush, one
+    /// [`sync`](Self::sync) covers every group). A group exists once
+    /// something was written to it.
+    pub fn group(&self, id: u64) -> ChunkLog {
+        ChunkLog { core: self.core.clone(), worker: self.worker.clone(), group: id }
+    }
+
+    /// The group this handle reads and writes (0 for the handle
+    /// [`open`](Self::open) returns).
+    pub fn group_id(&self) -> u64 {
+        self.group
+    }
+
+    /// The groups the store holds, in id order: every group that has
+    /// written something and was not removed since.
+    pub fn groups(&self) -> Vec<u64> {
+        self.core.shared.read().groups.keys().copied().collect()
     }
 
     /// A handle to the same store that does not keep it open: once every
@@ -232,7 +281,7 @@ impl ChunkLog {
     /// outlive the writer (openraft's log readers), so that dropping the
     /// writer frees the directory.
     pub fn non_owning(&self) -> ChunkLog {
-        ChunkLog { core: self.core.clone(), worker: None }
+        ChunkLog { core: self.core.clone(), worker: None, group: self.group }
     }
 
     /// `Closed` (or the poisoning error) once the store has closed.
@@ -297,23 +346,27 @@ impl ChunkLog {
         &self.core.cfg
     }
 
-    /// The current log state, including writes not yet durable. Touches no disk.
+    /// This handle's group's log state, including writes not yet durable
+    /// (the empty state for a group that does not exist). Touches no disk.
     pub fn state(&self) -> LogState {
-        self.core.shared.read().state.clone()
+        self.core.shared.read().state(self.group)
     }
 
-    /// Counters and sizes.
+    /// Counters and sizes: the store's, and this handle's group's entries.
     pub fn stats(&self) -> Stats {
         let sh = self.core.shared.read();
+        let empty = Group::default();
+        let grp = sh.groups.get(&self.group).unwrap_or(&empty);
         let (chunks, disk_bytes, open_chunk_files) = self.core.table.sizes();
         let queued_bytes = self.core.pipe.queue.lock().bytes;
         let s = &self.core.stats;
         Stats {
             chunks,
             disk_bytes,
-            entries: sh.state.entry_count(),
-            first_index: sh.state.first_index,
-            last_index: sh.state.last_index,
+            entries: grp.state.entry_count(),
+            first_index: grp.state.first_index,
+            last_index: grp.state.last_index,
+            groups: sh.groups.len(),
             cache_entries: sh.cache.len(),
             cache_bytes: sh.cache.bytes(),
             cache_hits: s.cache_hits.load(Ordering::Relaxed),
@@ -321,7 +374,7 @@ impl ChunkLog {
             disk_reads: s.disk_reads.load(Ordering::Relaxed),
             fsyncs: s.fsyncs.load(Ordering::Relaxed),
             bytes_written: s.bytes_written.load(Ordering::Relaxed),
-            index_bytes: sh.index.heap_bytes(),
+            index_bytes: sh.groups.values().map(|g| g.index.heap_bytes()).sum(),
             queued_bytes,
             purges_pending: s.purges_pending.load(Ordering::Relaxed),
             open_chunk_files,

@@ -96,6 +96,8 @@ impl Pipe {
 #[derive(Debug)]
 pub(crate) struct Segment {
     pub chunk: u64,
+    /// The chunk's codec (format version and salt).
+    pub codec: crate::format::Codec,
     pub start: u64,
     pub bytes: Vec<u8>,
     /// The chunk file must be created (`create_new`) before this write.
@@ -141,6 +143,10 @@ pub(crate) struct Queue {
     pub bytes: usize,
     /// After the next sync, delete sealed chunks with ids below this.
     pub purge_below: Option<u64>,
+    /// The flush sequence number of the next flush, which every record
+    /// queued now carries (format 2): the flush thread takes everything
+    /// queued and moves this on, under this lock.
+    pub flush_seq: u32,
     pub poisoned: Option<Poison>,
     pub shutdown: bool,
     /// The flush thread has exited: nothing will fire callbacks any more.

@@ -11,9 +11,10 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use super::ChunkLog;
+use super::pipe::Segment;
 use crate::chunk;
 use crate::error::{Error, Result};
-use crate::format::{self, RecordKind};
+use crate::format::{self, Codec, RecordKind};
 use crate::index::Slot;
 use crate::vfs::VfsFile;
 
@@ -71,12 +72,14 @@ impl ChunkLog {
     fn read_pass(&self, from: u64, hi: u64, continued: bool, out: &mut Vec<(u64, Bytes)>) -> Result<Option<u64>> {
         let poisoned = self.core.pipe.poisoned.load(Ordering::Acquire);
         let mut disk: Vec<(u64, Slot)> = Vec::new();
-        let mut files: BTreeMap<u64, Arc<dyn VfsFile>> = BTreeMap::new();
+        let mut files: BTreeMap<u64, (Codec, Arc<dyn VfsFile>)> = BTreeMap::new();
         let base = out.len() as u64;
         let mut next = None;
         {
+            let g = self.group;
             let sh = self.core.shared.read();
-            let (Some(first), Some(last)) = (sh.index.first(), sh.index.last()) else {
+            let Some(grp) = sh.groups.get(&g) else { return Ok(None) };
+            let (Some(first), Some(last)) = (grp.index.first(), grp.index.last()) else {
                 return Ok(None);
             };
             if continued && from < first {
@@ -92,13 +95,13 @@ impl ChunkLog {
             let mut q = None;
             let (mut hits, mut misses) = (0, 0);
             for i in lo..=hi {
-                if !poisoned && let Some(b) = sh.cache.get(i) {
+                if !poisoned && let Some(b) = sh.cache.get(g, i) {
                     hits += 1;
                     out.push((i, b));
                     continue;
                 }
                 misses += 1;
-                let Some(slot) = sh.index.get(i) else { break };
+                let Some(slot) = grp.index.get(i) else { break };
                 if poisoned && !table.holds(slot.chunk, slot_end(slot)) {
                     // Queued, never written: the failure that poisoned the
                     // store, not the zeros where it would have been.
@@ -107,17 +110,19 @@ impl ChunkLog {
                 }
                 // Not yet flushed: serve from the queue's memory.
                 let q = q.get_or_insert_with(|| self.core.pipe.queue.lock());
+                fn get(s: &Segment, slot: Slot) -> Option<(Codec, &[u8])> {
+                    s.get(slot.chunk, slot.offset.into(), slot.len as usize).map(|b| (s.codec, b))
+                }
                 let mem = q
                     .segments
                     .iter()
                     .rev()
-                    .find_map(|s| s.get(slot.chunk, slot.offset.into(), slot.len as usize))
-                    .or_else(|| {
-                        q.inflight.iter().rev().find_map(|s| s.get(slot.chunk, slot.offset.into(), slot.len as usize))
-                    });
-                if let Some(frame) = mem {
+                    .find_map(|s| get(s, slot))
+                    .or_else(|| q.inflight.iter().rev().find_map(|s| get(s, slot)));
+                if let Some((codec, frame)) = mem {
                     let path = || chunk::chunk_path(&self.core.cfg.dir, slot.chunk);
-                    out.push((i, verify_entry(Bytes::copy_from_slice(frame), i, path, slot.offset.into())?));
+                    let want = Want { codec, group: g, index: i, offset: slot.offset.into() };
+                    out.push((i, verify_entry(Bytes::copy_from_slice(frame), want, path)?));
                     continue;
                 }
                 if !files.contains_key(&slot.chunk) {
@@ -125,17 +130,17 @@ impl ChunkLog {
                         next = Some(i);
                         break;
                     }
-                    if !table.contains(slot.chunk) {
+                    let Some(codec) = table.codec(slot.chunk) else {
                         return Err(Error::corruption(
                             chunk::chunk_path(&self.core.cfg.dir, slot.chunk),
                             slot.offset.into(),
                             format!("entry {i} points into a chunk that is not open"),
                         ));
-                    }
+                    };
                     // Opened under the table's read lock: a purge forgets
                     // a chunk (under its write lock) before it unlinks the
                     // file, and never a chunk the index still points into.
-                    files.insert(slot.chunk, table.file(slot.chunk)?);
+                    files.insert(slot.chunk, (codec, table.file(slot.chunk)?));
                 }
                 out.push((i, Bytes::new()));
                 disk.push((i, slot));
@@ -153,7 +158,7 @@ impl ChunkLog {
     fn read_from_disk(
         &self,
         disk: &[(u64, Slot)],
-        files: &BTreeMap<u64, Arc<dyn VfsFile>>,
+        files: &BTreeMap<u64, (Codec, Arc<dyn VfsFile>)>,
         out: &mut [(u64, Bytes)],
         base: u64,
     ) -> Result<()> {
@@ -178,13 +183,15 @@ impl ChunkLog {
             }
             let path = || chunk::chunk_path(&self.core.cfg.dir, s0.chunk);
             let mut buf = vec![0u8; span as usize];
-            files[&s0.chunk].read_exact_at(&mut buf, s0.offset.into()).map_err(|e| Error::io("read", path(), e))?;
+            let (codec, file) = &files[&s0.chunk];
+            file.read_exact_at(&mut buf, s0.offset.into()).map_err(|e| Error::io("read", path(), e))?;
             self.core.stats.disk_reads.fetch_add(1, Ordering::Relaxed);
             let buf = Bytes::from(buf);
             let mut pos = 0usize;
             for &(i, s) in &disk[k..end] {
                 let frame = buf.slice(pos..pos + s.len as usize);
-                out[(base + i - first) as usize].1 = verify_entry(frame, i, path, s.offset.into())?;
+                let want = Want { codec: *codec, group: self.group, index: i, offset: s.offset.into() };
+                out[(base + i - first) as usize].1 = verify_entry(frame, want, path)?;
                 pos += s.len as usize;
             }
             k = end;
@@ -198,18 +205,32 @@ fn slot_end(s: Slot) -> u64 {
     u64::from(s.offset) + u64::from(s.len)
 }
 
-/// Checks an entry frame read back (CRC, kind, index) and returns its payload.
-fn verify_entry(frame: Bytes, index: u64, path: impl Fn() -> PathBuf, offset: u64) -> Result<Bytes> {
-    let f =
-        format::decode_frame(&frame).map_err(|e| Error::corruption(path(), offset, format!("entry {index}: {e}")))?;
+/// The entry a frame read back must be.
+struct Want {
+    codec: Codec,
+    group: u64,
+    index: u64,
+    offset: u64,
+}
+
+/// Checks an entry frame read back (CRC, kind, group, index) and returns
+/// its payload.
+fn verify_entry(frame: Bytes, want: Want, path: impl Fn() -> PathBuf) -> Result<Bytes> {
+    let Want { codec, group, index, offset } = want;
+    let f = format::decode_frame(codec, &frame)
+        .map_err(|e| Error::corruption(path(), offset, format!("entry {index}: {e}")))?;
     if f.kind != RecordKind::Entry || f.len != frame.len() || f.body.len() < 8 {
         return Err(Error::corruption(path(), offset, format!("entry {index}: found a {} record", f.kind.name())));
     }
     let mut ix = [0u8; 8];
     ix.copy_from_slice(&f.body[..8]);
     let found = u64::from_le_bytes(ix);
-    if found != index {
-        return Err(Error::corruption(path(), offset, format!("expected entry {index}, found entry {found}")));
+    if found != index || f.group != group {
+        return Err(Error::corruption(
+            path(),
+            offset,
+            format!("expected entry {index} of group {group}, found entry {found} of group {}", f.group),
+        ));
     }
-    Ok(frame.slice(format::FRAME_HEADER_LEN + 8..frame.len() - 4))
+    Ok(frame.slice(f.body_at + 8..frame.len() - 4))
 }

@@ -23,12 +23,15 @@ pub struct Stats {
     pub chunks: usize,
     /// Bytes of chunk files on disk (flushed bytes).
     pub disk_bytes: u64,
-    /// Entries stored (between the purge point and the last index).
+    /// The handle's group's entries (between its purge point and its last
+    /// index).
     pub entries: u64,
-    /// First readable index.
+    /// The handle's group's first readable index.
     pub first_index: Option<u64>,
-    /// Last index.
+    /// The handle's group's last index.
     pub last_index: Option<u64>,
+    /// Groups in the store.
+    pub groups: usize,
     /// Entries in the payload cache.
     pub cache_entries: usize,
     /// Payload bytes in the cache.
@@ -43,7 +46,7 @@ pub struct Stats {
     pub fsyncs: u64,
     /// Bytes written to chunk files since open.
     pub bytes_written: u64,
-    /// Heap bytes held by the in-memory index.
+    /// Heap bytes held by the in-memory index of every group.
     pub index_bytes: usize,
     /// Encoded bytes queued for or being written by the flush thread.
     pub queued_bytes: usize,

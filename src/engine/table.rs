@@ -14,6 +14,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use super::handles::Handles;
+use super::pipe::Segment;
 use crate::chunk::ChunkInfo;
 use crate::error::Result;
 use crate::vfs::{Vfs, VfsFile};
@@ -37,16 +38,16 @@ impl ChunkTable {
     }
 
     /// Records chunks created by a flush, and the durable end and seal of
-    /// every chunk a flush wrote: `(chunk, end, sealed)`.
-    pub fn publish(&self, created: &[u64], written: impl IntoIterator<Item = (u64, u64, bool)>) {
+    /// every chunk a flush wrote.
+    pub fn publish(&self, written: &[Arc<Segment>], created: &[u64]) {
         let mut chunks = self.chunks.write();
-        for &id in created {
-            chunks.insert(id, ChunkInfo { size: 0, sealed: false });
-        }
-        for (id, end, sealed) in written {
-            if let Some(c) = chunks.get_mut(&id) {
-                c.size = c.size.max(end);
-                c.sealed |= sealed;
+        for s in written {
+            if created.contains(&s.chunk) {
+                chunks.entry(s.chunk).or_insert(ChunkInfo { size: 0, sealed: false, codec: s.codec });
+            }
+            if let Some(c) = chunks.get_mut(&s.chunk) {
+                c.size = c.size.max(s.end());
+                c.sealed |= s.seal;
             }
         }
     }
@@ -87,9 +88,9 @@ impl TableView<'_> {
         self.chunks.get(&id).is_some_and(|c| c.size >= end)
     }
 
-    /// Whether chunk `id` is on disk.
-    pub fn contains(&self, id: u64) -> bool {
-        self.chunks.contains_key(&id)
+    /// How chunk `id`'s frames are encoded, if it is on disk.
+    pub fn codec(&self, id: u64) -> Option<crate::format::Codec> {
+        self.chunks.get(&id).map(|c| c.codec)
     }
 
     /// The read handle of chunk `id`, which must be on disk.

@@ -6,12 +6,12 @@
 use bytes::Bytes;
 
 use super::ChunkLog;
-use super::memory::Shared;
+use super::memory::{Group, Shared};
 use super::pipe::{Callback, Queue, Segment, fire};
 use crate::apply::{self, Change};
 use crate::chunk::Tail;
 use crate::error::{Error, Result};
-use crate::format::{self, RecordKind};
+use crate::format::{self, Codec, RecordKind, Stamp};
 use crate::index::Slot;
 
 impl ChunkLog {
@@ -29,6 +29,7 @@ impl ChunkLog {
         B: AsRef<[u8]>,
     {
         self.wait_for_room()?;
+        let g = self.group;
         let mut sh = self.core.shared.write();
         let mut q = self.core.pipe.queue.lock();
         q.check()?;
@@ -41,12 +42,15 @@ impl ChunkLog {
                     return Err(Error::OutOfRange { what: "entry index", value: index, max: u64::MAX - 1 });
                 }
                 let placeholder = Slot { chunk: 0, offset: 0, len: 0 };
-                apply::check(&sh.state, &Change::Entry { index, slot: placeholder })?;
-                let (offset, len) = self.enqueue(&mut sh, &mut q, |buf| format::encode_entry(buf, index, payload))?;
+                if let Some(grp) = sh.groups.get(&g) {
+                    apply::check(&grp.state, &Change::Entry { index, slot: placeholder })?;
+                }
+                let (offset, len) =
+                    self.enqueue(&mut sh, &mut q, |buf, at| format::encode_entry(buf, at, g, index, payload))?;
                 let slot = Slot { chunk: sh.tail.id, offset, len };
-                let Shared { state, index: ix, .. } = &mut *sh;
+                let Group { state, index: ix } = sh.groups.entry(g).or_default();
                 apply::apply_checked(state, ix, Change::Entry { index, slot });
-                sh.cache.insert(index, payload);
+                sh.cache.insert(g, index, payload);
                 queued = true;
             }
             Ok(())
@@ -63,9 +67,8 @@ impl ChunkLog {
     /// [`save_vote`](Self::save_vote) for the blocking form.
     pub fn write_vote(&self, vote: &[u8]) -> Result<()> {
         check_len(vote.len())?;
-        self.write(Change::Vote(Bytes::copy_from_slice(vote)), |buf| {
-            format::encode_frame(buf, RecordKind::Vote, &[vote])
-        })
+        let g = self.group;
+        self.write(Change::Vote(Bytes::copy_from_slice(vote)), |buf, at| format::encode_vote(buf, at, g, vote))
     }
 
     /// Saves a vote and returns once it (and everything before it) is
@@ -82,8 +85,9 @@ impl ChunkLog {
     /// it durable at once; a restarted node re-applies up to it.)
     pub fn save_committed(&self, committed: Option<&[u8]>) -> Result<()> {
         check_len(committed.map_or(0, <[u8]>::len))?;
-        self.write(Change::Committed(committed.map(Bytes::copy_from_slice)), |buf| {
-            format::encode_opt_blob(buf, RecordKind::Committed, committed)
+        let g = self.group;
+        self.write(Change::Committed(committed.map(Bytes::copy_from_slice)), |buf, at| {
+            format::encode_opt_blob(buf, at, g, RecordKind::Committed, committed)
         })
     }
 
@@ -91,8 +95,9 @@ impl ChunkLog {
     /// every checkpoint and returned in [`LogState::user_meta`](crate::LogState::user_meta).
     pub fn save_user_meta(&self, meta: Option<&[u8]>) -> Result<()> {
         check_len(meta.map_or(0, <[u8]>::len))?;
-        self.write(Change::UserMeta(meta.map(Bytes::copy_from_slice)), |buf| {
-            format::encode_opt_blob(buf, RecordKind::UserMeta, meta)
+        let g = self.group;
+        self.write(Change::UserMeta(meta.map(Bytes::copy_from_slice)), |buf, at| {
+            format::encode_opt_blob(buf, at, g, RecordKind::UserMeta, meta)
         })
     }
 
@@ -100,18 +105,21 @@ impl ChunkLog {
     /// at or below the purge point cannot be truncated. A no-op when
     /// nothing lies after `index`.
     pub fn truncate_after(&self, index: Option<u64>) -> Result<()> {
+        let g = self.group;
         let mut sh = self.core.shared.write();
-        apply::check(&sh.state, &Change::Truncate(index))?;
-        let Some(last) = sh.state.last_index else { return Ok(()) };
+        let Some(grp) = sh.groups.get(&g) else { return Ok(()) };
+        apply::check(&grp.state, &Change::Truncate(index))?;
+        let Some(last) = grp.state.last_index else { return Ok(()) };
         if index.is_some_and(|i| i >= last) {
             return Ok(());
         }
         let mut q = self.core.pipe.queue.lock();
         q.check()?;
-        self.enqueue(&mut sh, &mut q, |buf| format::encode_truncate(buf, index))?;
-        let Shared { state, index: ix, cache, .. } = &mut *sh;
+        self.enqueue(&mut sh, &mut q, |buf, at| format::encode_truncate(buf, at, g, index))?;
+        let Shared { groups, cache, .. } = &mut *sh;
+        let Group { state, index: ix } = groups.entry(g).or_default();
         apply::apply_checked(state, ix, Change::Truncate(index));
-        cache.truncate_after(index);
+        cache.truncate_after(g, index);
         drop(q);
         drop(sh);
         self.core.pipe.work_cv.notify_one();
@@ -127,17 +135,43 @@ impl ChunkLog {
     /// last handle waits for those deletions.
     pub fn purge(&self, index: u64, meta: &[u8]) -> Result<()> {
         check_len(meta.len())?;
+        let g = self.group;
         let mut sh = self.core.shared.write();
-        if sh.state.purged_index().is_some_and(|p| p >= index) {
+        if sh.groups.get(&g).and_then(|grp| grp.state.purged_index()).is_some_and(|p| p >= index) {
             return Ok(());
         }
         let mut q = self.core.pipe.queue.lock();
         q.check()?;
-        self.enqueue(&mut sh, &mut q, |buf| format::encode_purge(buf, index, meta))?;
-        let Shared { state, index: ix, cache, .. } = &mut *sh;
+        self.enqueue(&mut sh, &mut q, |buf, at| format::encode_purge(buf, at, g, index, meta))?;
+        let Shared { groups, cache, .. } = &mut *sh;
+        let Group { state, index: ix } = groups.entry(g).or_default();
         apply::apply_checked(state, ix, Change::Purge { index, meta: Bytes::copy_from_slice(meta) });
-        cache.purge_upto(index);
-        let below = sh.index.first_chunk().unwrap_or(sh.tail.id);
+        cache.purge_upto(g, index);
+        let below = sh.oldest_live_chunk();
+        q.purge_below = Some(q.purge_below.map_or(below, |b| b.max(below)));
+        drop(q);
+        drop(sh);
+        self.core.pipe.work_cv.notify_one();
+        Ok(())
+    }
+
+    /// Removes this handle's group: a durable record (with the next
+    /// flush) after which its entries are unreadable and its state is
+    /// empty, and the chunks only its entries kept are deleted. The group
+    /// no longer appears in [`groups`](Self::groups); writing to it again
+    /// starts it afresh. A no-op if the group does not exist.
+    pub fn remove_group(&self) -> Result<()> {
+        let g = self.group;
+        let mut sh = self.core.shared.write();
+        if !sh.groups.contains_key(&g) {
+            return Ok(());
+        }
+        let mut q = self.core.pipe.queue.lock();
+        q.check()?;
+        self.enqueue(&mut sh, &mut q, |buf, at| format::encode_group_removed(buf, at, g))?;
+        sh.groups.remove(&g);
+        sh.cache.remove_group(g);
+        let below = sh.oldest_live_chunk();
         q.purge_below = Some(q.purge_below.map_or(below, |b| b.max(below)));
         drop(q);
         drop(sh);
@@ -215,13 +249,15 @@ impl ChunkLog {
     }
 
     /// Queues one non-entry record and applies it to the in-memory state.
-    fn write(&self, change: Change, encode: impl FnOnce(&mut Vec<u8>) -> usize) -> Result<()> {
+    fn write(&self, change: Change, encode: impl FnOnce(&mut Vec<u8>, Stamp) -> usize) -> Result<()> {
         let mut sh = self.core.shared.write();
-        apply::check(&sh.state, &change)?;
+        if let Some(grp) = sh.groups.get(&self.group) {
+            apply::check(&grp.state, &change)?;
+        }
         let mut q = self.core.pipe.queue.lock();
         q.check()?;
         self.enqueue(&mut sh, &mut q, encode)?;
-        let Shared { state, index, .. } = &mut *sh;
+        let Group { state, index } = sh.groups.entry(self.group).or_default();
         apply::apply_checked(state, index, change);
         drop(q);
         drop(sh);
@@ -247,15 +283,22 @@ impl ChunkLog {
         &self,
         sh: &mut Shared,
         q: &mut Queue,
-        encode: impl FnOnce(&mut Vec<u8>) -> usize,
+        encode: impl FnOnce(&mut Vec<u8>, Stamp) -> usize,
     ) -> Result<(u32, u32)> {
         let cfg = &self.core.cfg;
-        if sh.tail.size >= cfg.chunk_max_size || sh.tail.records >= cfg.chunk_max_records {
+        // A format-1 chunk (a directory written by an older build) is
+        // sealed before anything new is written: new records go to a
+        // format-2 chunk.
+        if sh.tail.size >= cfg.chunk_max_size
+            || sh.tail.records >= cfg.chunk_max_records
+            || sh.tail.codec.version < format::FORMAT_VERSION
+        {
             self.rotate(sh, q)?;
         }
+        let at = Stamp { codec: sh.tail.codec, seq: q.flush_seq };
         let seg = open_segment(sh, q);
         let offset = seg.end();
-        let len = encode(&mut seg.bytes);
+        let len = encode(&mut seg.bytes, at);
         sh.tail.size += len as u64;
         sh.tail.records += 1;
         q.bytes += len;
@@ -269,20 +312,30 @@ impl ChunkLog {
     fn rotate(&self, sh: &mut Shared, q: &mut Queue) -> Result<()> {
         let last = sh.tail.id;
         let id = last.checked_add(1).ok_or(Error::OutOfRange { what: "chunk id", value: last, max: u64::MAX - 1 })?;
-        let (first_index, slots) = sh.index.tail_in_chunk(sh.tail.id);
-        let footer = format::Footer { state: sh.state.clone(), records: sh.tail.records, first_index, slots };
+        let groups = sh
+            .groups
+            .iter()
+            .map(|(&group, g)| {
+                let (first_index, slots) = g.index.tail_in_chunk(last);
+                format::GroupFooter { group, state: g.state.clone(), first_index, slots }
+            })
+            .collect();
+        let footer = format::Footer { records: sh.tail.records, groups };
+        let stamp = Stamp { codec: sh.tail.codec, seq: q.flush_seq };
         let seg = open_segment(sh, q);
         let at = seg.end();
-        let n = format::encode_footer(&mut seg.bytes, at, &footer);
+        let n = format::encode_footer(&mut seg.bytes, stamp, at, &footer);
         seg.seal = true;
         q.bytes += n;
 
-        let mut bytes = format::encode_header(id, &self.core.cfg.tag).to_vec();
-        format::encode_checkpoint(&mut bytes, &sh.state);
-        sh.tail = Tail { id, size: bytes.len() as u64, records: 1 };
+        let codec = Codec::v2(format::new_salt(0));
+        let stamp = Stamp { codec, seq: q.flush_seq };
+        let mut bytes = format::encode_header(id, &self.core.cfg.tag, codec).to_vec();
+        format::encode_checkpoint(&mut bytes, stamp, sh.groups.iter().map(|(&g, grp)| (g, &grp.state)));
+        sh.tail = Tail { id, size: bytes.len() as u64, records: 1, codec };
         q.bytes += bytes.len();
         let head_len = bytes.len();
-        q.segments.push(Segment { chunk: id, start: 0, bytes, create: true, head_len, seal: false });
+        q.segments.push(Segment { chunk: id, codec, start: 0, bytes, create: true, head_len, seal: false });
         Ok(())
     }
 }
@@ -293,6 +346,7 @@ fn open_segment<'q>(sh: &Shared, q: &'q mut Queue) -> &'q mut Segment {
     if !reuse {
         q.segments.push(Segment {
             chunk: sh.tail.id,
+            codec: sh.tail.codec,
             start: sh.tail.size,
             bytes: Vec::new(),
             create: false,

@@ -1,6 +1,6 @@
 //! The 64-byte chunk header (`docs/FORMAT.md`, "Header").
 
-use super::{CHUNK_MAGIC, FORMAT_VERSION, HEADER_LEN, MAX_TAG_LEN, u32_at, u64_at};
+use super::{CHUNK_MAGIC, Codec, FORMAT_VERSION, HEADER_LEN, MAX_TAG_LEN, MIN_FORMAT_VERSION, u32_at, u64_at};
 
 /// A decoded chunk header.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -9,6 +9,8 @@ pub struct ChunkHeader {
     pub chunk_id: u64,
     /// The tag set by the engine's user.
     pub tag: String,
+    /// How the chunk's frames are encoded: its format version and salt.
+    pub codec: Codec,
 }
 
 /// Why a chunk header was refused.
@@ -38,12 +40,16 @@ impl std::fmt::Display for HeaderError {
     }
 }
 
-/// Encodes a chunk header. `tag` must be at most [`MAX_TAG_LEN`] bytes
-/// (checked by `Config::validate`).
-pub fn encode_header(chunk_id: u64, tag: &str) -> [u8; HEADER_LEN] {
+/// Encodes a chunk header for frames encoded with `codec` (the version is
+/// the codec's; format 2 keeps the salt in bytes 12..16). `tag` must be
+/// at most [`MAX_TAG_LEN`] bytes (checked by `Config::validate`).
+pub fn encode_header(chunk_id: u64, tag: &str, codec: Codec) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     h[0..8].copy_from_slice(&CHUNK_MAGIC);
-    h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h[8..12].copy_from_slice(&codec.version.to_le_bytes());
+    if codec.version >= 2 {
+        h[12..16].copy_from_slice(&codec.salt.to_le_bytes());
+    }
     h[16..24].copy_from_slice(&chunk_id.to_le_bytes());
     let tag = &tag.as_bytes()[..tag.len().min(MAX_TAG_LEN)];
     h[24] = tag.len() as u8;
@@ -62,7 +68,7 @@ pub fn decode_header(b: &[u8]) -> Result<ChunkHeader, HeaderError> {
         return Err(HeaderError::BadMagic);
     }
     let version = u32_at(b, 8);
-    if version != FORMAT_VERSION {
+    if !(MIN_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(HeaderError::UnsupportedVersion(version));
     }
     if crc32fast::hash(&b[0..60]) != u32_at(b, 60) {
@@ -73,5 +79,6 @@ pub fn decode_header(b: &[u8]) -> Result<ChunkHeader, HeaderError> {
         return Err(HeaderError::BadTag);
     }
     let tag = std::str::from_utf8(&b[25..25 + tag_len]).map_err(|_| HeaderError::BadTag)?;
-    Ok(ChunkHeader { chunk_id: u64_at(b, 16), tag: tag.to_owned() })
+    let codec = if version == 1 { Codec::V1 } else { Codec { version, salt: u32_at(b, 12) } };
+    Ok(ChunkHeader { chunk_id: u64_at(b, 16), tag: tag.to_owned(), codec })
 }

@@ -1,13 +1,16 @@
 //! Bytes on disk: chunk header, record frames, record bodies, footer.
 //!
 //! `docs/FORMAT.md` describes every byte; this module is its one
-//! implementation. Everything is little-endian.
+//! implementation. Everything is little-endian. This build writes format
+//! 2 and reads formats 1 and 2; a chunk's header says which.
 //!
 //! ```text
 //! chunk   = header(64) checkpoint-frame frame* [footer-frame trailer(16)]
-//! header  = { magic "CHUNKLOG" | u32 version | u32 0 | u64 chunk id
+//! header  = { magic "CHUNKLOG" | u32 version | u32 salt (format 2; 0 in 1) | u64 chunk id
 //!             | u8 tag len | [u8; 32] tag | [u8; 3] 0 | u32 crc32(bytes 0..60) }
-//! frame   = { u32 body len | u8 kind | [u8; 3] 0 | u32 crc32(bytes 0..8) }
+//! frame 2 = { u32 body len | u8 kind | u8 flags | u16 0 | u32 flush seq | u32 crc(salt; 0..12) }
+//!           { varint group | body } { u32 crc(salt; everything before) }
+//! frame 1 = { u32 body len | u8 kind | [u8; 3] 0 | u32 crc32(bytes 0..8) }
 //!           body { u32 crc32(frame header + body) }
 //! trailer = { u64 offset of footer frame | magic "CLFOOTER" }
 //! ```
@@ -20,25 +23,31 @@ mod frame;
 mod header;
 mod record;
 mod state;
+pub mod varint;
 
-pub use footer::{Footer, decode_trailer, encode_footer};
-pub use frame::{Frame, FrameError, decode_frame, decode_frame_header, encode_frame};
+pub use footer::{Footer, GroupFooter, decode_trailer, encode_footer};
+pub use frame::{Frame, FrameError, FrameHeader, decode_frame, decode_frame_header, encode_frame};
 pub use header::{ChunkHeader, HeaderError, decode_header, encode_header};
 pub use record::{
-    Record, decode_record, encode_checkpoint, encode_entry, encode_opt_blob, encode_purge, encode_truncate,
+    Record, Stamp, decode_record, encode_checkpoint, encode_entry, encode_group_removed, encode_opt_blob, encode_purge,
+    encode_truncate, encode_vote,
 };
 
 /// Magic bytes that open every chunk file.
 pub const CHUNK_MAGIC: [u8; 8] = *b"CHUNKLOG";
-/// The chunk format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The chunk format version this build writes.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest chunk format version this build reads.
+pub const MIN_FORMAT_VERSION: u32 = 1;
 /// Length of the chunk header.
 pub const HEADER_LEN: usize = 64;
 /// Longest chunk tag.
 pub const MAX_TAG_LEN: usize = 32;
-/// Length of a frame header (length, kind, reserved, header CRC).
-pub const FRAME_HEADER_LEN: usize = 12;
-/// Bytes a frame adds around its body (header and trailing CRC).
+/// Length of a format-2 frame header (length, kind, flags, flush
+/// sequence, header CRC).
+pub const FRAME_HEADER_LEN: usize = 16;
+/// Bytes a format-2 frame adds around its group id and body (header and
+/// trailing CRC).
 pub const FRAME_OVERHEAD: usize = FRAME_HEADER_LEN + 4;
 /// Largest record body accepted (1 GiB + 64 KiB of room for framing).
 pub const MAX_BODY_LEN: u32 = (1 << 30) + (1 << 16);
@@ -50,6 +59,64 @@ pub const MAX_CHUNK_SIZE: u64 = 1 << 31;
 pub const FOOTER_MAGIC: [u8; 8] = *b"CLFOOTER";
 /// Length of the trailer after the footer frame.
 pub const TRAILER_LEN: usize = 16;
+
+/// How one chunk's frames are encoded: its format version and, from
+/// format 2 on, its salt. The salt is chosen at random when the chunk file
+/// is created and seeds every CRC in it, so a frame left from another
+/// chunk file (or another life of the same file) never passes as one of
+/// this chunk's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Codec {
+    /// The chunk format version.
+    pub version: u32,
+    /// The CRC seed (0 in format 1).
+    pub salt: u32,
+}
+
+impl Codec {
+    /// Format 1: no salt, no groups, no flush sequence.
+    pub const V1: Codec = Codec { version: 1, salt: 0 };
+
+    /// Format 2 with `salt`.
+    pub const fn v2(salt: u32) -> Codec {
+        Codec { version: 2, salt }
+    }
+
+    /// Length of a frame header.
+    pub const fn frame_header_len(self) -> usize {
+        if self.version >= 2 { 16 } else { 12 }
+    }
+
+    /// Bytes a frame adds around its group id and body.
+    pub const fn frame_overhead(self) -> usize {
+        self.frame_header_len() + 4
+    }
+
+    /// The CRC-32 of `parts`, seeded with the salt.
+    pub fn crc(self, parts: &[&[u8]]) -> u32 {
+        let mut h = crc32fast::Hasher::new_with_initial(self.salt);
+        for p in parts {
+            h.update(p);
+        }
+        h.finalize()
+    }
+}
+
+/// A new random salt, different from `avoid` (the salt of the file's
+/// previous life, when a file is reused).
+pub fn new_salt(avoid: u32) -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut n = 0u64;
+    loop {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(n);
+        let s = h.finish() as u32;
+        if s != avoid {
+            return s;
+        }
+        n += 1;
+    }
+}
 
 /// The kind byte of a record frame. 0 is never valid, so a zero-filled
 /// region never decodes as a record.
@@ -66,17 +133,19 @@ pub enum RecordKind {
     TruncateAfter = 4,
     /// Delete every entry up to and including an index.
     PurgeUpto = 5,
-    /// The whole log state; the first record of every chunk.
+    /// The state of every group; the first record of every chunk.
     Checkpoint = 6,
     /// Index of a sealed chunk's entries and the state at sealing.
     Footer = 7,
     /// The user metadata blob (or its removal).
     UserMeta = 8,
+    /// The group is removed (format 2).
+    GroupRemoved = 9,
 }
 
 impl RecordKind {
     /// Every kind, in kind-byte order.
-    pub const ALL: [RecordKind; 8] = [
+    pub const ALL: [RecordKind; 9] = [
         RecordKind::Entry,
         RecordKind::Vote,
         RecordKind::Committed,
@@ -85,6 +154,7 @@ impl RecordKind {
         RecordKind::Checkpoint,
         RecordKind::Footer,
         RecordKind::UserMeta,
+        RecordKind::GroupRemoved,
     ];
 
     /// The kind for a kind byte.
@@ -103,6 +173,7 @@ impl RecordKind {
             RecordKind::Checkpoint => "checkpoint",
             RecordKind::Footer => "footer",
             RecordKind::UserMeta => "user-meta",
+            RecordKind::GroupRemoved => "group-removed",
         }
     }
 }
@@ -140,36 +211,67 @@ mod tests {
     use crate::state::{LogState, Purged};
     use bytes::Bytes;
 
+    const V2: Stamp = Stamp { codec: Codec { version: 2, salt: 0xdead_beef }, seq: 7 };
+    const V1: Stamp = Stamp { codec: Codec::V1, seq: 0 };
+
     #[test]
     fn frame_round_trip_and_every_single_byte_corruption_is_caught() {
-        let mut buf = Vec::new();
-        let n = encode_entry(&mut buf, 42, b"hello world");
-        assert_eq!(n, buf.len());
-        let f = decode_frame(&buf).unwrap();
-        assert_eq!(f.kind, RecordKind::Entry);
-        assert_eq!(f.len, n);
-        assert_eq!(decode_record(f.kind, f.body).unwrap(), Record::Entry { index: 42, payload: b"hello world" });
-        for i in 0..buf.len() {
-            for bit in 0..8 {
-                let mut b = buf.clone();
-                b[i] ^= 1 << bit;
-                assert!(decode_frame(&b).is_err(), "flip of byte {i} bit {bit} went unnoticed");
+        for (at, group) in [(V1, 0), (V2, 0), (V2, 300)] {
+            let mut buf = Vec::new();
+            let n = encode_entry(&mut buf, at, group, 42, b"hello world");
+            assert_eq!(n, buf.len());
+            let f = decode_frame(at.codec, &buf).unwrap();
+            assert_eq!((f.kind, f.group, f.seq, f.len), (RecordKind::Entry, group, at.seq, n));
+            assert_eq!(
+                decode_record(at.codec, f.kind, f.body).unwrap(),
+                Record::Entry { index: 42, payload: b"hello world" }
+            );
+            for i in 0..buf.len() {
+                for bit in 0..8 {
+                    let mut b = buf.clone();
+                    b[i] ^= 1 << bit;
+                    assert!(decode_frame(at.codec, &b).is_err(), "flip of byte {i} bit {bit} went unnoticed");
+                }
+            }
+            for cut in 0..buf.len() {
+                assert!(matches!(decode_frame(at.codec, &buf[..cut]), Err(FrameError::Incomplete { .. })));
             }
         }
-        for cut in 0..buf.len() {
-            assert!(matches!(decode_frame(&buf[..cut]), Err(FrameError::Incomplete { .. })));
-        }
+    }
+
+    #[test]
+    fn another_salt_never_decodes() {
+        let mut buf = Vec::new();
+        encode_entry(&mut buf, V2, 1, 42, b"hello world");
+        let other = Codec::v2(V2.codec.salt ^ 1);
+        assert_eq!(decode_frame(other, &buf).unwrap_err(), FrameError::BadHeaderCrc);
+        assert_ne!(new_salt(5), 5);
+    }
+
+    #[test]
+    fn unknown_flags_are_refused() {
+        let mut buf = Vec::new();
+        encode_entry(&mut buf, V2, 1, 42, b"x");
+        buf[5] = 1; // a compression method this build does not know
+        let hcrc = V2.codec.crc(&[&buf[..12]]);
+        buf[12..16].copy_from_slice(&hcrc.to_le_bytes());
+        assert_eq!(decode_frame(V2.codec, &buf).unwrap_err(), FrameError::BadFlags(1));
     }
 
     #[test]
     fn zeros_never_decode() {
-        assert_eq!(decode_frame(&[0u8; 64]).unwrap_err(), FrameError::BadHeaderCrc);
+        for c in [Codec::V1, V2.codec] {
+            assert_eq!(decode_frame(c, &[0u8; 64]).unwrap_err(), FrameError::BadHeaderCrc);
+        }
     }
 
     #[test]
     fn header_round_trip_and_refusals() {
-        let h = encode_header(7, "openraft-0.10/bincode2");
-        assert_eq!(decode_header(&h).unwrap(), ChunkHeader { chunk_id: 7, tag: "openraft-0.10/bincode2".into() });
+        let h = encode_header(7, "openraft-0.10/bincode2", Codec::v2(99));
+        let want = ChunkHeader { chunk_id: 7, tag: "openraft-0.10/bincode2".into(), codec: Codec::v2(99) };
+        assert_eq!(decode_header(&h).unwrap(), want);
+        let h1 = encode_header(7, "t", Codec::V1);
+        assert_eq!(decode_header(&h1).unwrap().codec, Codec::V1);
         let mut v = h;
         v[8] = 9;
         assert_eq!(decode_header(&v).unwrap_err(), HeaderError::UnsupportedVersion(9));
@@ -182,38 +284,65 @@ mod tests {
         assert_eq!(decode_header(&h[..10]).unwrap_err(), HeaderError::Short);
     }
 
-    #[test]
-    fn state_and_footer_round_trip() {
-        let state = LogState {
+    fn sample_state() -> LogState {
+        LogState {
             vote: Some(Bytes::from_static(b"v")),
             committed: None,
             purged: Some(Purged { index: 3, meta: Bytes::from_static(b"p") }),
             first_index: Some(4),
             last_index: Some(9),
             user_meta: Some(Bytes::new()),
+        }
+    }
+
+    #[test]
+    fn state_and_footer_round_trip() {
+        let state = sample_state();
+        for at in [V1, V2] {
+            let mut buf = Vec::new();
+            encode_checkpoint(&mut buf, at, [(0, &state)].into_iter());
+            let f = decode_frame(at.codec, &buf).unwrap();
+            assert_eq!(decode_record(at.codec, f.kind, f.body).unwrap(), Record::Checkpoint(vec![(0, state.clone())]));
+
+            let g = GroupFooter { group: 0, state: state.clone(), first_index: 4, slots: vec![(100, 30), (130, 31)] };
+            let footer = Footer { records: 12, groups: vec![g] };
+            let mut buf = Vec::new();
+            let n = encode_footer(&mut buf, at, 4096, &footer);
+            assert_eq!(n, buf.len());
+            assert_eq!(decode_trailer(&buf[n - TRAILER_LEN..]), Some(4096));
+            let f = decode_frame(at.codec, &buf).unwrap();
+            assert_eq!(decode_record(at.codec, f.kind, f.body).unwrap(), Record::Footer(footer));
+        }
+        // Format 2: many groups.
+        let other = LogState { vote: Some(Bytes::from_static(b"w")), ..LogState::default() };
+        let mut buf = Vec::new();
+        encode_checkpoint(&mut buf, V2, [(1, &state), (1 << 40, &other)].into_iter());
+        let f = decode_frame(V2.codec, &buf).unwrap();
+        let want = Record::Checkpoint(vec![(1, state.clone()), (1 << 40, other.clone())]);
+        assert_eq!(decode_record(V2.codec, f.kind, f.body).unwrap(), want);
+        let footer = Footer {
+            records: 3,
+            groups: vec![
+                GroupFooter { group: 2, state: state.clone(), first_index: 4, slots: vec![(64, 40)] },
+                GroupFooter { group: 9, state: other, first_index: 0, slots: vec![] },
+            ],
         };
         let mut buf = Vec::new();
-        encode_checkpoint(&mut buf, &state);
-        let f = decode_frame(&buf).unwrap();
-        assert_eq!(decode_record(f.kind, f.body).unwrap(), Record::Checkpoint(state.clone()));
-
-        let footer = Footer { state, records: 12, first_index: 4, slots: vec![(100, 30), (130, 31)] };
-        let mut buf = Vec::new();
-        let n = encode_footer(&mut buf, 4096, &footer);
-        assert_eq!(n, buf.len());
-        assert_eq!(decode_trailer(&buf[n - TRAILER_LEN..]), Some(4096));
-        let f = decode_frame(&buf).unwrap();
-        assert_eq!(decode_record(f.kind, f.body).unwrap(), Record::Footer(footer));
+        encode_footer(&mut buf, V2, 4096, &footer);
+        let f = decode_frame(V2.codec, &buf).unwrap();
+        assert_eq!(decode_record(V2.codec, f.kind, f.body).unwrap(), Record::Footer(footer));
     }
 
     #[test]
     fn hostile_bodies_are_refused_not_panicking() {
-        for kind in RecordKind::ALL {
-            for len in 0..40 {
-                let body = vec![0xffu8; len];
-                let _ = decode_record(kind, &body);
-                let body = vec![0x01u8; len];
-                let _ = decode_record(kind, &body);
+        for codec in [Codec::V1, V2.codec] {
+            for kind in RecordKind::ALL {
+                for len in 0..40 {
+                    let body = vec![0xffu8; len];
+                    let _ = decode_record(codec, kind, &body);
+                    let body = vec![0x01u8; len];
+                    let _ = decode_record(codec, kind, &body);
+                }
             }
         }
         // A footer claiming more slots than it holds.
@@ -222,7 +351,22 @@ mod tests {
         body.extend_from_slice(&0u64.to_le_bytes());
         body.extend_from_slice(&0u64.to_le_bytes());
         body.extend_from_slice(&u32::MAX.to_le_bytes());
-        assert!(decode_record(RecordKind::Footer, &body).is_err());
+        assert!(decode_record(Codec::V1, RecordKind::Footer, &body).is_err());
+        // Format 2: a checkpoint and a footer claiming more groups than fit.
+        let mut body = u32::MAX.to_le_bytes().to_vec();
+        body.extend_from_slice(&[0; 8]);
+        assert!(decode_record(V2.codec, RecordKind::Checkpoint, &body).is_err());
+        let mut body = 0u64.to_le_bytes().to_vec();
+        body.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert!(decode_record(V2.codec, RecordKind::Footer, &body).is_err());
+        // Groups out of order.
+        let mut body = 2u32.to_le_bytes().to_vec();
+        for g in [5u8, 5] {
+            body.push(g);
+            encode_state(&mut body, &LogState::default());
+        }
+        assert!(decode_record(V2.codec, RecordKind::Checkpoint, &body).is_err());
+        assert!(decode_record(Codec::V1, RecordKind::GroupRemoved, &[]).is_err());
     }
 
     #[test]

@@ -109,6 +109,11 @@ impl<'a> Cursor<'a> {
             f => Err(format!("invalid presence flag {f}")),
         }
     }
+    pub(crate) fn varint(&mut self) -> Result<u64, String> {
+        let (v, n) = super::varint::decode(&self.b[self.pos..]).ok_or("invalid group id varint")?;
+        self.pos += n;
+        Ok(v)
+    }
     pub(crate) fn u32(&mut self) -> Result<u32, String> {
         Ok(u32_at(self.take(4)?, 0))
     }

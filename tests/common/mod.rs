@@ -68,6 +68,8 @@ pub struct FrameAt {
     pub len: u64,
     pub kind: chunklog::format::RecordKind,
     pub index: Option<u64>,
+    /// The flush that wrote it (format 2).
+    pub seq: u32,
 }
 
 /// Every valid frame of a chunk file from the header on, stopping at the
@@ -82,7 +84,7 @@ pub fn frames(path: &Path) -> Vec<FrameAt> {
         bad |= !r.crc_ok || r.kind.is_none();
         if !bad {
             let kind = r.kind.expect("checked");
-            out.push(FrameAt { offset: r.offset, len: r.len, kind, index: r.index });
+            out.push(FrameAt { offset: r.offset, len: r.len, kind, index: r.index, seq: r.seq });
         }
     })
     .expect("scan chunk");
