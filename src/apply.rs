@@ -31,6 +31,11 @@ pub(crate) enum Change {
         index: u64,
         meta: Bytes,
     },
+    /// A live entry's copy, at `slot` on disk (space reclamation).
+    Copy {
+        index: u64,
+        slot: Slot,
+    },
 }
 
 /// Why a record may not follow the state.
@@ -39,6 +44,7 @@ pub(crate) enum Refusal {
     NonConsecutive { expected: u64, got: u64 },
     TruncateBelowPurged { after: Option<u64>, purged: u64 },
     PurgeNotAdvancing { index: u64, purged: u64 },
+    CopyNotLive { index: u64 },
 }
 
 impl std::fmt::Display for Refusal {
@@ -53,6 +59,7 @@ impl std::fmt::Display for Refusal {
             Refusal::PurgeNotAdvancing { index, purged } => {
                 write!(f, "purge to {index} does not advance the purge point {purged}")
             }
+            Refusal::CopyNotLive { index } => write!(f, "copy of entry {index}, which is not in the log"),
         }
     }
 }
@@ -64,6 +71,8 @@ impl From<Refusal> for Error {
             Refusal::TruncateBelowPurged { after, purged } => Error::TruncateBelowPurged { index: after, purged },
             // A live purge that does not advance is a no-op, checked first.
             Refusal::PurgeNotAdvancing { index, purged } => Error::TruncateBelowPurged { index: Some(index), purged },
+            // Copies are made by the engine of live entries only.
+            Refusal::CopyNotLive { index } => Error::NonConsecutive { expected: index, got: index },
         }
     }
 }
@@ -83,6 +92,10 @@ pub(crate) fn check(state: &LogState, change: &Change) -> Result<(), Refusal> {
         Change::Purge { index, .. } => match purged {
             Some(p) if p >= index => Err(Refusal::PurgeNotAdvancing { index, purged: p }),
             _ => Ok(()),
+        },
+        Change::Copy { index, .. } => match (state.first_index, state.last_index) {
+            (Some(f), Some(l)) if (f..=l).contains(&index) => Ok(()),
+            _ => Err(Refusal::CopyNotLive { index }),
         },
         Change::Vote(_) | Change::Committed(_) | Change::UserMeta(_) => Ok(()),
     }
@@ -111,6 +124,11 @@ pub(crate) fn apply_checked(state: &mut LogState, index: &mut Index, change: Cha
         Change::Purge { index: i, meta } => {
             state.apply_purge(i, meta);
             index.purge_upto(i);
+        }
+        Change::Copy { index: i, slot } => {
+            // At replay the index may not hold it (its chunk was purged
+            // below a purge point the final check verifies): nothing to move.
+            let _ = index.set(i, slot);
         }
     }
 }

@@ -51,6 +51,45 @@ impl Index {
         true
     }
 
+    /// Moves entry `index` to `slot` (its copy). Returns false (and changes
+    /// nothing) if the index does not hold `index`.
+    pub fn set(&mut self, index: u64, slot: Slot) -> bool {
+        let Some(pos) = index.checked_sub(self.first).and_then(|p| usize::try_from(p).ok()) else { return false };
+        match self.slots.get_mut(pos) {
+            Some(s) => {
+                *s = slot;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The runs of consecutive entries whose slots lie in `chunk`, among
+    /// the trailing run of entries in `chunk` and the `extra` ranges
+    /// (inclusive, any order; entries copied into the chunk), in index
+    /// order: `(first index, [(offset, length)])`.
+    pub fn runs_in_chunk(&self, chunk: u64, extra: &[(u64, u64)]) -> Vec<(u64, Vec<(u32, u32)>)> {
+        let (tail_first, tail) = self.tail_in_chunk(chunk);
+        let mut ranges: Vec<(u64, u64)> = extra.to_vec();
+        if !tail.is_empty() {
+            ranges.push((tail_first, tail_first + tail.len() as u64 - 1));
+        }
+        ranges.sort_unstable();
+        let mut runs: Vec<(u64, Vec<(u32, u32)>)> = Vec::new();
+        let mut next = 0u64; // first index not yet looked at
+        for (lo, hi) in ranges {
+            for i in lo.max(next)..=hi {
+                let Some(s) = self.get(i).filter(|s| s.chunk == chunk) else { continue };
+                match runs.last_mut() {
+                    Some((first, slots)) if *first + slots.len() as u64 == i => slots.push((s.offset, s.len)),
+                    _ => runs.push((i, vec![(s.offset, s.len)])),
+                }
+            }
+            next = next.max(hi.saturating_add(1));
+        }
+        runs
+    }
+
     /// Removes every slot above `index` (`None`: all).
     pub fn truncate_after(&mut self, index: Option<u64>) {
         match index {
@@ -113,6 +152,12 @@ mod tests {
         assert_eq!(ix.get(4), None);
         assert_eq!(ix.get(8), None);
         assert_eq!(ix.tail_in_chunk(2), (7, vec![(0, 10)]));
+        // Entry 5 copied into chunk 2: two runs there.
+        assert!(ix.set(5, s(2, 40)));
+        assert!(!ix.set(9, s(2, 50)));
+        assert_eq!(ix.runs_in_chunk(2, &[(5, 5)]), vec![(5, vec![(40, 10)]), (7, vec![(0, 10)])]);
+        assert_eq!(ix.runs_in_chunk(1, &[]), vec![]);
+        assert!(ix.set(5, s(1, 0)));
         ix.truncate_after(Some(5));
         assert_eq!(ix.last(), Some(5));
         ix.truncate_after(Some(100));

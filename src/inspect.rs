@@ -214,7 +214,7 @@ pub fn scan_chunk(
     while off < r.len {
         let (info, body) = match r.frame(off, r.len)? {
             Ok(f) => {
-                let index = (f.kind == RecordKind::Entry && f.body.len() >= 8)
+                let index = (matches!(f.kind, RecordKind::Entry | RecordKind::EntryCopy) && f.body.len() >= 8)
                     .then(|| u64::from_le_bytes(f.body[..8].try_into().unwrap_or_default()));
                 let info = RecordInfo {
                     chunk: id,

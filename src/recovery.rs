@@ -71,6 +71,7 @@ pub(crate) struct Recovered {
 /// A record with its blobs copied out of the read buffer.
 enum Op {
     Entry(u64),
+    Copy(u64),
     Vote(Bytes),
     Committed(Option<Bytes>),
     UserMeta(Option<Bytes>),
@@ -94,6 +95,7 @@ impl From<Record<'_>> for Op {
             Record::Checkpoint(s) => Op::Checkpoint(s),
             Record::Footer(_) => Op::Footer,
             Record::GroupRemoved => Op::GroupRemoved,
+            Record::EntryCopy { index, .. } => Op::Copy(index),
         }
     }
 }
@@ -147,6 +149,7 @@ impl Replay {
         let Group { state: st, index } = self.groups.entry(group).or_default();
         let change = match op {
             Op::Entry(index) => Change::Entry { index, slot },
+            Op::Copy(index) => Change::Copy { index, slot },
             Op::Vote(v) => Change::Vote(v),
             Op::Committed(c) => Change::Committed(c),
             Op::UserMeta(m) => Change::UserMeta(m),
@@ -166,7 +169,7 @@ impl Replay {
         for gf in f.groups {
             let mut grp = self.groups.remove(&gf.group).unwrap_or_default();
             let corrupt = |why: String| Error::corruption(path, at, format!("footer, group {}: {why}", gf.group));
-            apply_group_footer(&mut grp, id, codec, at, gf.first_index, &gf.slots, &gf.state).map_err(corrupt)?;
+            apply_group_footer(&mut grp, id, codec, at, &gf.runs, &gf.state).map_err(corrupt)?;
             grp.state = gf.state;
             groups.insert(gf.group, grp);
         }
@@ -175,40 +178,41 @@ impl Replay {
     }
 }
 
-/// Rebuilds one group's index from its footer run and bounds it by the
-/// state at sealing. The error says what is wrong.
+/// Rebuilds one group's index from its footer runs and bounds it by the
+/// state at sealing: a run inside the index moves those entries here
+/// (appended again after a truncation, or copied by reclamation); a run
+/// past its end extends it. The error says what is wrong.
 fn apply_group_footer(
     grp: &mut Group,
     id: u64,
     codec: Codec,
     at: u64,
-    first_index: u64,
-    slots: &[(u32, u32)],
+    runs: &[format::Run],
     state: &LogState,
 ) -> std::result::Result<(), String> {
     let index = &mut grp.index;
-    if !slots.is_empty() {
-        let last = first_index.checked_add(slots.len() as u64 - 1).ok_or("entry indexes overflow")?;
-        if state.last_index != Some(last) {
-            return Err(format!("entries end at {last} but the state's last index is {:?}", state.last_index));
-        }
-        if state.first_index.is_none_or(|first| first > first_index) {
+    let min_len = (codec.frame_overhead() + 8) as u32;
+    for run in runs {
+        let Some(n) = (run.slots.len() as u64).checked_sub(1) else { continue };
+        let last = run.first_index.checked_add(n).ok_or("entry indexes overflow")?;
+        let (Some(first_live), Some(last_live)) = (state.first_index, state.last_index) else {
+            return Err(format!("lists entries {}..={last} but the state holds none", run.first_index));
+        };
+        if run.first_index < first_live || last > last_live {
             return Err(format!(
-                "lists entries from {first_index} but the state's first index is {:?}",
-                state.first_index
+                "lists entries {}..={last} outside the state's entries {first_live}..={last_live}",
+                run.first_index
             ));
         }
-        let min_len = (codec.frame_overhead() + 8) as u32;
-        for &(off, len) in slots {
+        for &(off, len) in &run.slots {
             if u64::from(off) < format::HEADER_LEN as u64 || u64::from(off) + u64::from(len) > at || len < min_len {
                 return Err(format!("entry slot ({off}, {len}) lies outside the chunk's records"));
             }
         }
-        index.truncate_after(first_index.checked_sub(1));
-        for (k, &(offset, len)) in slots.iter().enumerate() {
+        for (k, &(offset, len)) in run.slots.iter().enumerate() {
             let slot = Slot { chunk: id, offset, len };
-            let i = first_index + k as u64;
-            if !index.push(i, slot) {
+            let i = run.first_index + k as u64;
+            if !index.set(i, slot) && !index.push(i, slot) {
                 index.truncate_after(None);
                 index.push(i, slot);
             }

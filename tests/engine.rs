@@ -288,7 +288,7 @@ fn extreme_indexes_and_chunk_ids_are_typed_errors() {
         format::encode_checkpoint(&mut b, at, [(0, state)].into_iter());
         if sealed {
             let offset = b.len() as u64;
-            let g = GroupFooter { group: 0, state: state.clone(), first_index: 0, slots: Vec::new() };
+            let g = GroupFooter { group: 0, state: state.clone(), runs: Vec::new() };
             let footer = Footer { records: 1, groups: vec![g] };
             format::encode_footer(&mut b, at, offset, &footer);
         }

@@ -404,7 +404,11 @@ fn dump(dir: &Path, from: Option<u64>, to: Option<u64>, format: Format, decode: 
                 }
                 let kind = rec.kind.map_or("unreadable", |k| k.name());
                 let decoded = match openraft {
-                    Some(o) if rec.crc_ok && rec.kind == Some(RecordKind::Entry) && body.len() > 8 => {
+                    Some(o)
+                        if rec.crc_ok
+                            && matches!(rec.kind, Some(RecordKind::Entry | RecordKind::EntryCopy))
+                            && body.len() > 8 =>
+                    {
                         o.entry(&body[8..])
                     }
                     _ => None,

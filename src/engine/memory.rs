@@ -25,6 +25,9 @@ pub(crate) struct Shared {
     pub cache: Cache,
     /// The chunk appends go to, counting queued bytes.
     pub tail: Tail,
+    /// Entries copied into the open chunk by space reclamation, as
+    /// `(group, first index, last index)`: its footer lists them.
+    pub copied: Vec<(u64, u64, u64)>,
 }
 
 impl Shared {

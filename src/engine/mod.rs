@@ -222,8 +222,12 @@ impl ChunkLog {
                 recovery::Repair::Remove { bytes, .. } => stats.torn_bytes_cut.fetch_add(*bytes, Ordering::Relaxed),
             };
         }
-        let shared =
-            Shared { groups: rec.groups, cache: Cache::new(config.cache_max_bytes, config.cache_max_entries), tail };
+        let shared = Shared {
+            groups: rec.groups,
+            cache: Cache::new(config.cache_max_bytes, config.cache_max_entries),
+            tail,
+            copied: Vec::new(),
+        };
         // Chunks left over from an interrupted purge are deleted by the
         // first flush round.
         let leftover_below = shared.oldest_live_chunk();

@@ -219,7 +219,8 @@ fn verify_entry(frame: Bytes, want: Want, path: impl Fn() -> PathBuf) -> Result<
     let Want { codec, group, index, offset } = want;
     let f = format::decode_frame(codec, &frame)
         .map_err(|e| Error::corruption(path(), offset, format!("entry {index}: {e}")))?;
-    if f.kind != RecordKind::Entry || f.len != frame.len() || f.body.len() < 8 {
+    let entry = matches!(f.kind, RecordKind::Entry | RecordKind::EntryCopy);
+    if !entry || f.len != frame.len() || f.body.len() < 8 {
         return Err(Error::corruption(path(), offset, format!("entry {index}: found a {} record", f.kind.name())));
     }
     let mut ix = [0u8; 8];

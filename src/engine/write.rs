@@ -316,8 +316,11 @@ impl ChunkLog {
             .groups
             .iter()
             .map(|(&group, g)| {
-                let (first_index, slots) = g.index.tail_in_chunk(last);
-                format::GroupFooter { group, state: g.state.clone(), first_index, slots }
+                let copied: Vec<(u64, u64)> =
+                    sh.copied.iter().filter(|c| c.0 == group).map(|&(_, lo, hi)| (lo, hi)).collect();
+                let runs = g.index.runs_in_chunk(last, &copied);
+                let runs = runs.into_iter().map(|(first, slots)| format::Run::new(first, slots)).collect();
+                format::GroupFooter { group, state: g.state.clone(), runs }
             })
             .collect();
         let footer = format::Footer { records: sh.tail.records, groups };
@@ -328,6 +331,7 @@ impl ChunkLog {
         seg.seal = true;
         q.bytes += n;
 
+        sh.copied.clear();
         let codec = Codec::v2(format::new_salt(0));
         let stamp = Stamp { codec, seq: q.flush_seq };
         let mut bytes = format::encode_header(id, &self.core.cfg.tag, codec).to_vec();

@@ -25,12 +25,12 @@ mod record;
 mod state;
 pub mod varint;
 
-pub use footer::{Footer, GroupFooter, decode_trailer, encode_footer};
+pub use footer::{Footer, GroupFooter, Run, decode_trailer, encode_footer};
 pub use frame::{Frame, FrameError, FrameHeader, decode_frame, decode_frame_header, encode_frame};
 pub use header::{ChunkHeader, HeaderError, decode_header, encode_header};
 pub use record::{
-    Record, Stamp, decode_record, encode_checkpoint, encode_entry, encode_group_removed, encode_opt_blob, encode_purge,
-    encode_truncate, encode_vote,
+    Record, Stamp, decode_record, encode_checkpoint, encode_entry, encode_entry_copy, encode_group_removed,
+    encode_opt_blob, encode_purge, encode_truncate, encode_vote,
 };
 
 /// Magic bytes that open every chunk file.
@@ -141,11 +141,15 @@ pub enum RecordKind {
     UserMeta = 8,
     /// The group is removed (format 2).
     GroupRemoved = 9,
+    /// A live entry copied forward from an older chunk by space
+    /// reclamation (format 2): same body as an entry; it moves the
+    /// entry, it does not append one.
+    EntryCopy = 10,
 }
 
 impl RecordKind {
     /// Every kind, in kind-byte order.
-    pub const ALL: [RecordKind; 9] = [
+    pub const ALL: [RecordKind; 10] = [
         RecordKind::Entry,
         RecordKind::Vote,
         RecordKind::Committed,
@@ -155,6 +159,7 @@ impl RecordKind {
         RecordKind::Footer,
         RecordKind::UserMeta,
         RecordKind::GroupRemoved,
+        RecordKind::EntryCopy,
     ];
 
     /// The kind for a kind byte.
@@ -174,6 +179,7 @@ impl RecordKind {
             RecordKind::Footer => "footer",
             RecordKind::UserMeta => "user-meta",
             RecordKind::GroupRemoved => "group-removed",
+            RecordKind::EntryCopy => "entry-copy",
         }
     }
 }
@@ -304,7 +310,7 @@ mod tests {
             let f = decode_frame(at.codec, &buf).unwrap();
             assert_eq!(decode_record(at.codec, f.kind, f.body).unwrap(), Record::Checkpoint(vec![(0, state.clone())]));
 
-            let g = GroupFooter { group: 0, state: state.clone(), first_index: 4, slots: vec![(100, 30), (130, 31)] };
+            let g = GroupFooter { group: 0, state: state.clone(), runs: vec![Run::new(4, vec![(100, 30), (130, 31)])] };
             let footer = Footer { records: 12, groups: vec![g] };
             let mut buf = Vec::new();
             let n = encode_footer(&mut buf, at, 4096, &footer);
@@ -323,8 +329,12 @@ mod tests {
         let footer = Footer {
             records: 3,
             groups: vec![
-                GroupFooter { group: 2, state: state.clone(), first_index: 4, slots: vec![(64, 40)] },
-                GroupFooter { group: 9, state: other, first_index: 0, slots: vec![] },
+                GroupFooter {
+                    group: 2,
+                    state: state.clone(),
+                    runs: vec![Run::new(1, vec![(64, 40), (104, 40)]), Run::new(4, vec![(144, 40)])],
+                },
+                GroupFooter { group: 9, state: other, runs: vec![] },
             ],
         };
         let mut buf = Vec::new();
@@ -367,6 +377,7 @@ mod tests {
         }
         assert!(decode_record(V2.codec, RecordKind::Checkpoint, &body).is_err());
         assert!(decode_record(Codec::V1, RecordKind::GroupRemoved, &[]).is_err());
+        assert!(decode_record(Codec::V1, RecordKind::EntryCopy, &[0; 9]).is_err());
     }
 
     #[test]

@@ -49,6 +49,12 @@ pub fn encode_purge(out: &mut Vec<u8>, at: Stamp, group: u64, index: u64, meta: 
     encode_frame(out, at.codec, at.seq, group, RecordKind::PurgeUpto, &[&index.to_le_bytes(), meta])
 }
 
+/// Appends an entry-copy frame (format 2): `u64 index | payload`, an entry
+/// moved forward by space reclamation.
+pub fn encode_entry_copy(out: &mut Vec<u8>, at: Stamp, group: u64, index: u64, payload: &[u8]) -> usize {
+    encode_frame(out, at.codec, at.seq, group, RecordKind::EntryCopy, &[&index.to_le_bytes(), payload])
+}
+
 /// Appends a group-removed frame (format 2): empty body.
 pub fn encode_group_removed(out: &mut Vec<u8>, at: Stamp, group: u64) -> usize {
     encode_frame(out, at.codec, at.seq, group, RecordKind::GroupRemoved, &[])
@@ -113,6 +119,13 @@ pub enum Record<'a> {
     UserMeta(Option<&'a [u8]>),
     /// The group is removed: its entries and state are gone.
     GroupRemoved,
+    /// A live entry copied forward by space reclamation.
+    EntryCopy {
+        /// Log index.
+        index: u64,
+        /// Opaque payload.
+        payload: &'a [u8],
+    },
 }
 
 /// Decodes a record body of the given kind, as `codec`'s version lays it
@@ -166,6 +179,11 @@ pub fn decode_record(codec: Codec, kind: RecordKind, body: &[u8]) -> Result<Reco
             Record::GroupRemoved
         }
         RecordKind::GroupRemoved => return Err("group-removed record in a format-1 chunk".into()),
+        RecordKind::EntryCopy if codec.version >= 2 => {
+            let index = c.u64()?;
+            Record::EntryCopy { index, payload: c.rest() }
+        }
+        RecordKind::EntryCopy => return Err("entry-copy record in a format-1 chunk".into()),
     };
     Ok(rec)
 }
