@@ -200,7 +200,7 @@ pub(crate) fn read_footer(r: &mut ChunkReader<'_>) -> Result<Option<(u64, Footer
     }
     let codec = r.codec;
     let frame = match r.frame(at, trailer_at)? {
-        Ok(f) if f.kind == RecordKind::Footer && at + f.len as u64 == trailer_at => f,
+        Ok(f) if f.kind == RecordKind::Footer && f.group == 0 && at + f.len as u64 == trailer_at => f,
         _ => return Ok(None),
     };
     match format::decode_record(codec, frame.kind, frame.body) {

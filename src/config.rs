@@ -65,6 +65,22 @@ pub struct Config {
     /// process.
     #[serde(default = "defaults::open_chunks_max")]
     pub open_chunks_max: usize,
+
+    /// Space reclamation, in percent: once the chunk files take more than
+    /// this percentage of the bytes of live entries, plus two chunks
+    /// (`chunk_max_size`), a background thread copies the live entries of
+    /// the oldest chunk forward (see [`ChunkLog::copy_oldest_chunk`]) so
+    /// that chunk can be deleted. A group that never purges (idle, or
+    /// lagging) would otherwise keep every later chunk on disk.
+    /// [`ChunkLog::pinning`] names the groups holding the oldest chunk.
+    /// Default 200 (disk use stays near twice the live bytes); 0 turns
+    /// reclamation off. A store used for one log never reaches it: its
+    /// oldest chunk is deleted by its own purges.
+    ///
+    /// [`ChunkLog::copy_oldest_chunk`]: crate::ChunkLog::copy_oldest_chunk
+    /// [`ChunkLog::pinning`]: crate::ChunkLog::pinning
+    #[serde(default = "defaults::reclaim_percent")]
+    pub reclaim_percent: u32,
 }
 
 pub(crate) mod defaults {
@@ -86,6 +102,9 @@ pub(crate) mod defaults {
     pub fn open_chunks_max() -> usize {
         64
     }
+    pub fn reclaim_percent() -> u32 {
+        200
+    }
 }
 
 impl Config {
@@ -100,7 +119,14 @@ impl Config {
             flush_queue_max_bytes: defaults::flush_queue_max_bytes(),
             tag: String::new(),
             open_chunks_max: defaults::open_chunks_max(),
+            reclaim_percent: defaults::reclaim_percent(),
         }
+    }
+
+    /// Sets `reclaim_percent` (builder style); 0 turns reclamation off.
+    pub fn reclaim_percent(mut self, percent: u32) -> Self {
+        self.reclaim_percent = percent;
+        self
     }
 
     /// Sets `chunk_max_size` (builder style).
@@ -163,6 +189,12 @@ impl Config {
         }
         if self.open_chunks_max == 0 {
             return Err(Error::InvalidConfig("open_chunks_max must be at least 1".into()));
+        }
+        if self.reclaim_percent != 0 && self.reclaim_percent < 100 {
+            return Err(Error::InvalidConfig(format!(
+                "reclaim_percent must be 0 (off) or at least 100, got {}",
+                self.reclaim_percent
+            )));
         }
         if self.flush_queue_max_bytes == 0 {
             return Err(Error::InvalidConfig("flush_queue_max_bytes must be positive".into()));

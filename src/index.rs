@@ -13,6 +13,9 @@ pub(crate) struct Slot {
     pub len: u32,
 }
 
+/// A slot no chunk holds: chunk ids start at 1.
+const HOLE: Slot = Slot { chunk: 0, offset: 0, len: 0 };
+
 /// Consecutive slots from `first`.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Index {
@@ -61,6 +64,57 @@ impl Index {
                 true
             }
             None => false,
+        }
+    }
+
+    /// Puts entry `index` at `slot` during a replay, where the copy of an
+    /// entry may come before the chunks that hold its neighbours: inside
+    /// the index it moves the entry; right after it, it extends it; before
+    /// or past it, the entries in between become holes (to be filled by
+    /// later copies), at most `*holes_left` of them. Returns false,
+    /// changing nothing, if the holes would exceed the budget.
+    pub fn place(&mut self, index: u64, slot: Slot, holes_left: &mut u64) -> bool {
+        if self.set(index, slot) || self.push(index, slot) {
+            return true;
+        }
+        let Some(last) = self.last() else { unreachable!("push succeeds on an empty index") };
+        if index > last {
+            let gap = index - last - 1;
+            if gap > *holes_left {
+                return false;
+            }
+            *holes_left -= gap;
+            for _ in 0..gap {
+                self.slots.push_back(HOLE);
+            }
+            self.slots.push_back(slot);
+            return true;
+        }
+        let gap = self.first - index - 1;
+        if gap > *holes_left {
+            return false;
+        }
+        *holes_left -= gap;
+        for _ in 0..gap {
+            self.slots.push_front(HOLE);
+        }
+        self.slots.push_front(slot);
+        self.first = index;
+        true
+    }
+
+    /// The first index that is a hole (see [`place`](Self::place)).
+    pub fn first_hole(&self) -> Option<u64> {
+        self.slots.iter().position(|s| *s == HOLE).map(|p| self.first + p as u64)
+    }
+
+    /// Calls `f` with the slot of every entry in `lo..=hi` the index holds.
+    pub fn for_each(&self, lo: u64, hi: u64, mut f: impl FnMut(u64, Slot)) {
+        let (Some(first), Some(last)) = (self.first(), self.last()) else { return };
+        for i in lo.max(first)..=hi.min(last) {
+            if let Some(s) = self.get(i) {
+                f(i, s);
+            }
         }
     }
 
@@ -121,11 +175,6 @@ impl Index {
         (self.first + start as u64, slots)
     }
 
-    /// The chunk holding the oldest live entry.
-    pub fn first_chunk(&self) -> Option<u64> {
-        self.slots.front().map(|s| s.chunk)
-    }
-
     /// Bytes of memory held by the slots (capacity, not length).
     pub fn heap_bytes(&self) -> usize {
         self.slots.capacity() * std::mem::size_of::<Slot>()
@@ -168,5 +217,29 @@ mod tests {
         ix.truncate_after(Some(2));
         assert_eq!(ix.len(), 0);
         assert_eq!(std::mem::size_of::<Slot>(), 16);
+    }
+
+    #[test]
+    fn place_fills_holes_within_the_budget() {
+        let mut ix = Index::default();
+        let mut budget = 3;
+        assert!(ix.place(10, s(5, 0), &mut budget));
+        assert!(ix.place(11, s(5, 10), &mut budget));
+        // A copy of entry 6 arrives before 7..=9: three holes.
+        assert!(ix.place(6, s(9, 0), &mut budget));
+        assert_eq!((budget, ix.first_hole()), (0, Some(7)));
+        assert!(!ix.place(1, s(9, 0), &mut budget), "over budget");
+        for i in 7..=9 {
+            assert!(ix.place(i, s(9, 10 * i as u32), &mut budget));
+        }
+        assert_eq!((ix.first(), ix.last(), ix.first_hole()), (Some(6), Some(11), None));
+        let mut seen = Vec::new();
+        ix.for_each(0, 8, |i, _| seen.push(i));
+        assert_eq!(seen, vec![6, 7, 8]);
+        // Past the end: holes again.
+        assert!(!ix.place(40, s(9, 0), &mut budget), "over budget");
+        let mut budget = 1;
+        assert!(ix.place(13, s(9, 0), &mut budget));
+        assert_eq!((ix.last(), ix.first_hole(), budget), (Some(13), Some(12), 0));
     }
 }

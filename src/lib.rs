@@ -65,6 +65,6 @@ pub use crate::openraft::v010::{LogReader, LogStore};
 pub use vfs as io;
 
 pub use config::Config;
-pub use engine::{Callback, ChunkLog, Stats};
+pub use engine::{Callback, ChunkLog, Copied, Pin, Stats};
 pub use error::{Error, Result};
 pub use state::{LogState, Purged};

@@ -106,6 +106,11 @@ struct Replay {
     /// Whether the first chunk's checkpoint was read.
     started: bool,
     groups: BTreeMap<u64, Group>,
+    /// How many more holes copies may open in the indexes (an entry's
+    /// copy can be replayed before the chunks that hold its neighbours):
+    /// every hole must be filled by an entry frame of some chunk, so at
+    /// most one per smallest entry frame the chunks could hold.
+    holes_left: u64,
 }
 
 impl Replay {
@@ -147,9 +152,15 @@ impl Replay {
             };
         }
         let Group { state: st, index } = self.groups.entry(group).or_default();
+        if let Op::Copy(i) = op {
+            apply::check(st, &Change::Copy { index: i, slot }).map_err(|r| r.to_string())?;
+            if !index.place(i, slot, &mut self.holes_left) {
+                return Err(format!("copy of entry {i} leaves more gaps than the chunks could fill"));
+            }
+            return Ok(());
+        }
         let change = match op {
             Op::Entry(index) => Change::Entry { index, slot },
-            Op::Copy(index) => Change::Copy { index, slot },
             Op::Vote(v) => Change::Vote(v),
             Op::Committed(c) => Change::Committed(c),
             Op::UserMeta(m) => Change::UserMeta(m),
@@ -157,7 +168,7 @@ impl Replay {
             Op::Purge(index, meta) => Change::Purge { index, meta },
             Op::Checkpoint(_) => return Err("checkpoint record in the middle of a chunk".into()),
             Op::Footer => return Err("footer record in the middle of a chunk".into()),
-            Op::GroupRemoved => unreachable!("handled above"),
+            Op::GroupRemoved | Op::Copy(_) => unreachable!("handled above"),
         };
         apply::apply(st, index, change).map_err(|r| r.to_string())
     }
@@ -169,7 +180,7 @@ impl Replay {
         for gf in f.groups {
             let mut grp = self.groups.remove(&gf.group).unwrap_or_default();
             let corrupt = |why: String| Error::corruption(path, at, format!("footer, group {}: {why}", gf.group));
-            apply_group_footer(&mut grp, id, codec, at, &gf.runs, &gf.state).map_err(corrupt)?;
+            apply_group_footer(&mut grp, id, codec, at, &gf.runs, &gf.state, &mut self.holes_left).map_err(corrupt)?;
             grp.state = gf.state;
             groups.insert(gf.group, grp);
         }
@@ -189,9 +200,24 @@ fn apply_group_footer(
     at: u64,
     runs: &[format::Run],
     state: &LogState,
+    holes_left: &mut u64,
 ) -> std::result::Result<(), String> {
     let index = &mut grp.index;
     let min_len = (codec.frame_overhead() + 8) as u32;
+    // The state bounds the index on both sides: a truncation or purge
+    // recorded in this chunk may have removed entries of earlier chunks.
+    // First, so the runs (live entries only) land in what is left; a gap
+    // they leave inside the state's entries is filled by a later copy.
+    let bound = |index: &mut Index| match state.first_index {
+        Some(first) => {
+            index.truncate_after(state.last_index);
+            if let Some(below) = first.checked_sub(1) {
+                index.purge_upto(below);
+            }
+        }
+        None => index.truncate_after(None),
+    };
+    bound(index);
     for run in runs {
         let Some(n) = (run.slots.len() as u64).checked_sub(1) else { continue };
         let last = run.first_index.checked_add(n).ok_or("entry indexes overflow")?;
@@ -212,23 +238,12 @@ fn apply_group_footer(
         for (k, &(offset, len)) in run.slots.iter().enumerate() {
             let slot = Slot { chunk: id, offset, len };
             let i = run.first_index + k as u64;
-            if !index.set(i, slot) && !index.push(i, slot) {
-                index.truncate_after(None);
-                index.push(i, slot);
+            if !index.place(i, slot, holes_left) {
+                return Err(format!("entry {i} leaves more gaps than the chunks could fill"));
             }
         }
     }
-    // The state bounds the index on both sides: a truncation or purge
-    // recorded in this chunk may have removed entries of earlier chunks.
-    match state.first_index {
-        Some(first) => {
-            index.truncate_after(state.last_index);
-            if let Some(below) = first.checked_sub(1) {
-                index.purge_upto(below);
-            }
-        }
-        None => index.truncate_after(None),
-    }
+    bound(index);
     Ok(())
 }
 
@@ -269,6 +284,12 @@ fn replay_dir(vfs: &dyn Vfs, dir: &Path, tag: Option<&str>, newest_end: Option<u
     let mut ids = list_chunks(vfs, dir)?;
     let mut rc =
         Replayer { vfs, dir, expected_tag: tag.map(str::to_owned), newest_end, ..Replayer::default_for(vfs, dir) };
+    for &id in &ids {
+        let path = chunk::chunk_path(dir, id);
+        let file = vfs.open_read(&path).map_err(|e| Error::io("open", &path, e))?;
+        let len = file.size().map_err(|e| Error::io("stat", &path, e))?;
+        rc.rp.holes_left += len / (Codec::V1.frame_overhead() as u64 + 8);
+    }
 
     // A newest chunk without a whole header and checkpoint, and with
     // nothing valid in it, was being created when the process stopped;
@@ -297,7 +318,7 @@ fn replay_dir(vfs: &dyn Vfs, dir: &Path, tag: Option<&str>, newest_end: Option<u
     for (g, grp) in &rp.groups {
         let want = grp.state.first_index.zip(grp.state.last_index);
         let have = grp.index.first().zip(grp.index.last());
-        if want != have {
+        if want != have || grp.index.first_hole().is_some() {
             let first = ids.first().map(|&id| chunk::chunk_path(dir, id)).unwrap_or_else(|| dir.clone());
             let whose = if *g == 0 { String::new() } else { format!("group {g}: ") };
             return Err(Error::corruption(
@@ -517,7 +538,8 @@ impl<'a> Replayer<'a> {
     /// its own), so that all of F is cut. Otherwise (valid frames of two
     /// flushes after the damage, or of a flush later than the one after
     /// the records before it: the damaged flush was synced before a later
-    /// one was written) returns `None`: media damage, refused by the
+    /// one was written; or a damaged frame whose header still reads and
+    /// names another flush) returns `None`: media damage, refused by the
     /// caller.
     fn unacknowledged_flush(
         &mut self,
@@ -544,6 +566,16 @@ impl<'a> Replayer<'a> {
             at = v + len;
         }
         let Some(f) = flush else { return Ok(None) };
+        // A damaged frame whose header still reads names its flush: if
+        // that is not F, the damage is in a flush that was synced (only
+        // media damage does that).
+        let codec = r.codec;
+        let hdr = r.bytes(off, codec.frame_header_len())?;
+        if let Ok(h) = format::decode_frame_header(codec, hdr)
+            && h.seq != f
+        {
+            return Ok(None);
+        }
         // Flushes number on by one, and each writes its records into the
         // newest chunk right after the previous flush's: the damage is F's
         // if F is the flush of the records before it, or the next one.
@@ -654,6 +686,9 @@ fn checkpoint_at(r: &mut ChunkReader<'_>) -> Result<Vec<(u64, LogState)>> {
     let path = r.path.to_path_buf();
     let codec = r.codec;
     match r.frame(hdr_end, r.len)? {
+        Ok(f) if f.kind == RecordKind::Checkpoint && f.group != 0 => {
+            Err(Error::corruption(&path, hdr_end, format!("checkpoint of group {}", f.group)))
+        }
         Ok(f) if f.kind == RecordKind::Checkpoint => match chunk::decode(codec, &path, hdr_end, &f)? {
             Record::Checkpoint(s) => Ok(s),
             _ => unreachable!("decode_record keeps the kind"),

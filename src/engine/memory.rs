@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::cache::Cache;
 use crate::chunk::Tail;
-use crate::index::Index;
+use crate::index::{Index, Slot};
 use crate::state::LogState;
 
 /// One group's log state and where its entries sit.
@@ -28,6 +28,10 @@ pub(crate) struct Shared {
     /// Entries copied into the open chunk by space reclamation, as
     /// `(group, first index, last index)`: its footer lists them.
     pub copied: Vec<(u64, u64, u64)>,
+    /// Bytes of live entry frames per chunk (chunks with none are absent).
+    pub live: BTreeMap<u64, u64>,
+    /// Sum of `live`.
+    pub live_bytes: u64,
 }
 
 impl Shared {
@@ -40,6 +44,66 @@ impl Shared {
     /// below it can go, since the checkpoint of every later chunk carries
     /// every group's state. The open chunk if no entry is live.
     pub fn oldest_live_chunk(&self) -> u64 {
-        self.groups.values().filter_map(|g| g.index.first_chunk()).min().unwrap_or(self.tail.id).min(self.tail.id)
+        self.live.keys().next().copied().unwrap_or(self.tail.id).min(self.tail.id)
     }
+
+    /// Counts a new live entry frame.
+    pub fn add_live(&mut self, slot: Slot) {
+        *self.live.entry(slot.chunk).or_default() += u64::from(slot.len);
+        self.live_bytes += u64::from(slot.len);
+    }
+
+    /// Uncounts the entries `lo..=hi` of `group` (about to be deleted).
+    pub fn forget(&mut self, group: u64, lo: u64, hi: u64) {
+        let Some(g) = self.groups.get(&group) else { return };
+        let (live, total) = (&mut self.live, &mut self.live_bytes);
+        g.index.for_each(lo, hi, |_, s| drop_live(live, total, s));
+    }
+
+    /// Uncounts one entry frame (moved or deleted).
+    pub fn drop_live(&mut self, slot: Slot) {
+        drop_live(&mut self.live, &mut self.live_bytes, slot);
+    }
+
+    /// Every run of entries whose slots lie in `chunk`, as `(group, first,
+    /// last)`: at open, the entries an earlier life of the store put in
+    /// the open chunk, copies included, so its footer lists them all.
+    pub fn ranges_in_chunk(groups: &BTreeMap<u64, Group>, chunk: u64) -> Vec<(u64, u64, u64)> {
+        let mut ranges: Vec<(u64, u64, u64)> = Vec::new();
+        for (&g, grp) in groups {
+            grp.index.for_each(0, u64::MAX, |i, s| {
+                if s.chunk != chunk {
+                    return;
+                }
+                match ranges.last_mut() {
+                    Some((rg, _, hi)) if *rg == g && *hi + 1 == i => *hi = i,
+                    _ => ranges.push((g, i, i)),
+                }
+            });
+        }
+        ranges
+    }
+
+    /// The live bytes of every chunk, counted from every group's index.
+    pub fn count_live(groups: &BTreeMap<u64, Group>) -> (BTreeMap<u64, u64>, u64) {
+        let mut live = BTreeMap::new();
+        let mut total = 0;
+        for g in groups.values() {
+            g.index.for_each(0, u64::MAX, |_, s| {
+                *live.entry(s.chunk).or_default() += u64::from(s.len);
+                total += u64::from(s.len);
+            });
+        }
+        (live, total)
+    }
+}
+
+fn drop_live(live: &mut BTreeMap<u64, u64>, total: &mut u64, s: Slot) {
+    if let Some(b) = live.get_mut(&s.chunk) {
+        *b = b.saturating_sub(u64::from(s.len));
+        if *b == 0 {
+            live.remove(&s.chunk);
+        }
+    }
+    *total = total.saturating_sub(u64::from(s.len));
 }

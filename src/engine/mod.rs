@@ -20,6 +20,7 @@ mod memory;
 mod pipe;
 mod purge;
 mod read;
+mod reclaim;
 mod stats;
 mod table;
 mod write;
@@ -49,6 +50,7 @@ use crate::vfs::{StdVfs, Vfs};
 pub(crate) use self::memory::Group;
 
 pub use self::pipe::Callback;
+pub use self::reclaim::{Copied, Pin};
 pub use self::stats::Stats;
 
 /// Everything the handles share. The flush thread gets a narrow
@@ -59,6 +61,8 @@ pub(crate) struct Core {
     pub pipe: Arc<Pipe>,
     pub table: Arc<ChunkTable>,
     pub stats: Arc<Counters>,
+    /// Wakes and stops the space reclamation thread.
+    pub reclaim: reclaim::Signal,
 }
 
 /// Stops the flush thread when the last owning handle goes away, and
@@ -66,6 +70,8 @@ pub(crate) struct Core {
 struct Worker {
     core: Arc<Core>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The space reclamation thread, if reclamation is on.
+    reclaimer: Mutex<Option<JoinHandle<()>>>,
     /// Shut down without waiting ([`ChunkLog::close_in_background`]).
     detach: AtomicBool,
 }
@@ -73,6 +79,18 @@ struct Worker {
 impl Drop for Worker {
     fn drop(&mut self) {
         dirlock::closing(&self.core.cfg.dir);
+        // The reclaimer first: it may be queueing copies. It never waits
+        // for the flush thread; still, a callback that drops the last
+        // handle, or a close in the background, does not wait for it (it
+        // stops on its own: its writes fail once the store closes).
+        self.core.reclaim.stop();
+        let wait = !self.core.pipe.on_flush_thread() && !self.detach.load(Ordering::Relaxed);
+        if let Some(t) = self.reclaimer.lock().take()
+            && wait
+            && t.join().is_err()
+        {
+            tracing::error!("chunklog reclaim thread panicked");
+        }
         self.core.pipe.shut_down();
         let Some(t) = self.thread.lock().take() else { return };
         // A flush callback dropped the last handle: the thread cannot wait
@@ -222,11 +240,15 @@ impl ChunkLog {
                 recovery::Repair::Remove { bytes, .. } => stats.torn_bytes_cut.fetch_add(*bytes, Ordering::Relaxed),
             };
         }
+        let (live, live_bytes) = Shared::count_live(&rec.groups);
+        let copied = Shared::ranges_in_chunk(&rec.groups, tail.id);
         let shared = Shared {
             groups: rec.groups,
             cache: Cache::new(config.cache_max_bytes, config.cache_max_entries),
+            copied,
             tail,
-            copied: Vec::new(),
+            live,
+            live_bytes,
         };
         // Chunks left over from an interrupted purge are deleted by the
         // first flush round.
@@ -244,7 +266,14 @@ impl ChunkLog {
             chunk_max_size: config.chunk_max_size,
             queue_max_bytes: config.flush_queue_max_bytes,
         };
-        let core = Arc::new(Core { cfg: config, shared: RwLock::new(shared), pipe, table, stats });
+        let core = Arc::new(Core {
+            cfg: config,
+            shared: RwLock::new(shared),
+            pipe,
+            table,
+            stats,
+            reclaim: Default::default(),
+        });
         let thread = std::thread::Builder::new()
             .name("chunklog-flush".into())
             .spawn(move || {
@@ -254,7 +283,15 @@ impl ChunkLog {
                 flush::run(ctx, tail, lock)
             })
             .map_err(|e| Error::io("spawn flush thread", &dir, e))?;
-        let worker = Worker { core: core.clone(), thread: Mutex::new(Some(thread)), detach: AtomicBool::new(false) };
+        let reclaimer = reclaim::start(&core);
+        // An open that finds the disk over the policy reclaims at once.
+        core.reclaim.wake();
+        let worker = Worker {
+            core: core.clone(),
+            thread: Mutex::new(Some(thread)),
+            reclaimer: Mutex::new(reclaimer),
+            detach: AtomicBool::new(false),
+        };
         Ok(ChunkLog { core, worker: Some(Arc::new(worker)), group: 0 })
     }
 
@@ -379,6 +416,9 @@ impl ChunkLog {
             fsyncs: s.fsyncs.load(Ordering::Relaxed),
             bytes_written: s.bytes_written.load(Ordering::Relaxed),
             index_bytes: sh.groups.values().map(|g| g.index.heap_bytes()).sum(),
+            live_bytes: sh.live_bytes,
+            copied_entries: s.copied_entries.load(Ordering::Relaxed),
+            copied_bytes: s.copied_bytes.load(Ordering::Relaxed),
             queued_bytes,
             purges_pending: s.purges_pending.load(Ordering::Relaxed),
             open_chunk_files,

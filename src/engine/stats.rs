@@ -13,6 +13,8 @@ pub(crate) struct Counters {
     pub purges_pending: AtomicU64,
     pub preallocated_bytes_trimmed: AtomicU64,
     pub torn_bytes_cut: AtomicU64,
+    pub copied_entries: AtomicU64,
+    pub copied_bytes: AtomicU64,
 }
 
 /// Counters and sizes a user would want to watch.
@@ -48,6 +50,13 @@ pub struct Stats {
     pub bytes_written: u64,
     /// Heap bytes held by the in-memory index of every group.
     pub index_bytes: usize,
+    /// Frame bytes of every group's live entries (what space reclamation
+    /// measures the chunk files against).
+    pub live_bytes: u64,
+    /// Entries space reclamation copied forward since open.
+    pub copied_entries: u64,
+    /// Payload bytes space reclamation copied forward since open.
+    pub copied_bytes: u64,
     /// Encoded bytes queued for or being written by the flush thread.
     pub queued_bytes: usize,
     /// Durable purges whose chunk files the background thread has not

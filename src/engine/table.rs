@@ -69,6 +69,11 @@ impl ChunkTable {
         self.chunks.write().insert(id, info);
     }
 
+    /// Bytes of the chunk files from `id` on.
+    pub fn bytes_from(&self, id: u64) -> u64 {
+        self.chunks.read().range(id..).map(|(_, c)| c.size).sum()
+    }
+
     /// `(chunk files, bytes on disk, files open for reads)`.
     pub fn sizes(&self) -> (usize, u64, usize) {
         let chunks = self.chunks.read();

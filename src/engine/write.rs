@@ -50,6 +50,7 @@ impl ChunkLog {
                 let slot = Slot { chunk: sh.tail.id, offset, len };
                 let Group { state, index: ix } = sh.groups.entry(g).or_default();
                 apply::apply_checked(state, ix, Change::Entry { index, slot });
+                sh.add_live(slot);
                 sh.cache.insert(g, index, payload);
                 queued = true;
             }
@@ -116,6 +117,7 @@ impl ChunkLog {
         let mut q = self.core.pipe.queue.lock();
         q.check()?;
         self.enqueue(&mut sh, &mut q, |buf, at| format::encode_truncate(buf, at, g, index))?;
+        sh.forget(g, index.map_or(0, |i| i.saturating_add(1)), u64::MAX);
         let Shared { groups, cache, .. } = &mut *sh;
         let Group { state, index: ix } = groups.entry(g).or_default();
         apply::apply_checked(state, ix, Change::Truncate(index));
@@ -143,6 +145,8 @@ impl ChunkLog {
         let mut q = self.core.pipe.queue.lock();
         q.check()?;
         self.enqueue(&mut sh, &mut q, |buf, at| format::encode_purge(buf, at, g, index, meta))?;
+        sh.forget(g, 0, index);
+        self.core.reclaim.wake();
         let Shared { groups, cache, .. } = &mut *sh;
         let Group { state, index: ix } = groups.entry(g).or_default();
         apply::apply_checked(state, ix, Change::Purge { index, meta: Bytes::copy_from_slice(meta) });
@@ -169,6 +173,8 @@ impl ChunkLog {
         let mut q = self.core.pipe.queue.lock();
         q.check()?;
         self.enqueue(&mut sh, &mut q, |buf, at| format::encode_group_removed(buf, at, g))?;
+        sh.forget(g, 0, u64::MAX);
+        self.core.reclaim.wake();
         sh.groups.remove(&g);
         sh.cache.remove_group(g);
         let below = sh.oldest_live_chunk();
@@ -279,7 +285,7 @@ impl ChunkLog {
 
     /// Encodes one record into the open chunk's segment, rotating first if
     /// the chunk is full. Returns the record's `(offset, length)`.
-    fn enqueue(
+    pub(super) fn enqueue(
         &self,
         sh: &mut Shared,
         q: &mut Queue,
@@ -337,6 +343,7 @@ impl ChunkLog {
         let mut bytes = format::encode_header(id, &self.core.cfg.tag, codec).to_vec();
         format::encode_checkpoint(&mut bytes, stamp, sh.groups.iter().map(|(&g, grp)| (g, &grp.state)));
         sh.tail = Tail { id, size: bytes.len() as u64, records: 1, codec };
+        self.core.reclaim.wake();
         q.bytes += bytes.len();
         let head_len = bytes.len();
         q.segments.push(Segment { chunk: id, codec, start: 0, bytes, create: true, head_len, seal: false });
