@@ -15,7 +15,7 @@ use common::model::{Model, Op, Rng, check_rule, gen_op};
 
 fn cfg() -> Config {
     // Small chunks: rotations, and preallocation steps of 4 KiB, not 2 MiB.
-    Config::new("/db").chunk_max_records(5).chunk_max_size(4096).cache(0, 0)
+    Config::new("/db").chunk_max_records(5).chunk_max_size(4096).cache(0, 0).reclaim_percent(0)
 }
 
 /// A flush callback's result and how many operations it covered.

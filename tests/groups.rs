@@ -73,11 +73,21 @@ fn one_flush_covers_every_group() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(&Config::new(dir.path()));
     log.sync().unwrap();
+    // Hold the flush thread in a callback while 100 groups write, so all
+    // of it is queued when the thread takes its next batch.
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    log.flush(Box::new(move |_| {
+        entered_tx.send(()).unwrap();
+        let _ = wait.recv();
+    }));
+    entered.recv().unwrap();
     let before = log.stats().fsyncs;
     for g in 1..=100u64 {
         log.group(g).append([(1, format!("group {g}"))]).unwrap();
         log.group(g).write_vote(format!("vote {g}").as_bytes()).unwrap();
     }
+    release.send(()).unwrap();
     log.sync().unwrap();
     assert_eq!(log.stats().fsyncs - before, 1, "one fdatasync for the writes of 100 groups");
     drop(log);

@@ -15,7 +15,7 @@ use common::memfs::{Failure, FaultPlan, MemFs};
 use common::model::{Model, Op, Rng, gen_op};
 
 fn cfg() -> Config {
-    Config::new("/db").chunk_max_records(6).chunk_max_size(4096).cache(0, 0)
+    Config::new("/db").chunk_max_records(6).chunk_max_size(4096).cache(0, 0).reclaim_percent(0)
 }
 
 /// A generated workload with random flushes, on `fs`.

@@ -16,6 +16,10 @@ pub enum Op {
     Purge(u64),
     Vote(Vec<u8>),
     Committed(Option<Vec<u8>>),
+    /// Space reclamation by hand: copy the oldest chunk's live entries
+    /// forward (`ChunkLog::copy_oldest_chunk`). Changes nothing a reader
+    /// sees.
+    CopyOldest,
 }
 
 /// What the log must hold.
@@ -64,6 +68,7 @@ impl Model {
             }
             Op::Vote(v) => self.vote = Some(v.clone()),
             Op::Committed(c) => self.committed = c.clone(),
+            Op::CopyOldest => {}
         }
     }
 
@@ -75,6 +80,7 @@ impl Model {
             Op::Purge(i) => log.purge(*i, &purge_meta(*i)),
             Op::Vote(v) => log.write_vote(v),
             Op::Committed(c) => log.save_committed(c.as_deref()),
+            Op::CopyOldest => log.copy_oldest_chunk().map(|_| ()),
         }
     }
 
@@ -145,7 +151,9 @@ pub fn gen_op(rng: &mut Rng, m: &Model, seq: u64) -> Op {
             let span = m.last.unwrap_or(base).saturating_sub(base);
             Op::Purge(base + 1 + rng.below(span.max(1) + 1) / 2)
         }
-        16 | 17 => Op::Vote(format!("vote-{seq}").into_bytes()),
+        16 => Op::Vote(format!("vote-{seq}").into_bytes()),
+        17 if rng.below(2) == 0 => Op::CopyOldest,
+        17 => Op::Vote(format!("vote-{seq}").into_bytes()),
         _ => Op::Committed((rng.below(4) != 0).then(|| format!("committed-{seq}").into_bytes())),
     }
 }
