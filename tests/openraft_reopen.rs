@@ -53,62 +53,133 @@ mod v010 {
         Store::open(chunklog::Config::new(dir).chunk_max_records(4).cache(0, 0)).unwrap()
     }
 
+    /// Opens the store under test: a store of its own directory, or group
+    /// `group` of a shared log whose other groups write between the steps.
+    struct Opener {
+        dir: std::path::PathBuf,
+        group: Option<u64>,
+        shared: Option<chunklog::ChunkLog>,
+    }
+
+    impl Opener {
+        fn open(&mut self) -> Store {
+            let cfg = chunklog::Config::new(&self.dir).chunk_max_records(4).cache(0, 0);
+            let Some(g) = self.group else { return Store::open(cfg).unwrap() };
+            let shared = Store::open_shared(cfg).unwrap();
+            for other in [0, 3, u64::MAX] {
+                let h = shared.group(other);
+                let next = h.state().last_index.map_or(1, |l| l + 1);
+                h.append((next..next + 5).map(|i| (i, vec![other as u8; 100]))).unwrap();
+                if next > 20 {
+                    h.purge(next - 10, b"").unwrap();
+                }
+            }
+            let store = Store::for_group(&shared, g).unwrap();
+            self.shared = Some(shared);
+            store
+        }
+
+        async fn reopen(&mut self, store: Store) -> Store {
+            drop(store);
+            drop(self.shared.take());
+            self.open()
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_operation_survives_reopen() {
+        every_operation(None).await;
+    }
+
+    /// The same on group 7 of a shared log, while groups 0, 3 and
+    /// `u64::MAX` write (and purge) between the steps.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_operation_survives_reopen_on_a_group_store() {
+        every_operation(Some(7)).await;
+    }
+
+    async fn every_operation(group: Option<u64>) {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
+        let mut ro = Opener { dir: d.to_path_buf(), group, shared: None };
         let mut m = Model::default();
-        let mut s = reopen(Store::open(chunklog::Config::new(d)).unwrap(), d).await;
+        let first = ro.open();
+        let mut s = ro.reopen(first).await;
         check(&mut s, &m, "empty").await;
 
         append(&mut s, &mut m, (1..=10).map(|i| entry(1, i)).collect()).await;
-        s = reopen(s, d).await;
+        s = ro.reopen(s).await;
         check(&mut s, &m, "append across rotations").await;
 
         let v = Vote::new(2, 1);
         s.save_vote(&v).await.unwrap();
         m.vote = Some(v);
-        s = reopen(s, d).await;
+        s = ro.reopen(s).await;
         check(&mut s, &m, "save_vote").await;
 
         s.save_committed(Some(log_id::<TC>(1, 1, 8))).await.unwrap();
         m.committed = Some(log_id::<TC>(1, 1, 8));
-        s = reopen(s, d).await;
+        s = ro.reopen(s).await;
         check(&mut s, &m, "save_committed").await;
 
         s.truncate_after(Some(log_id::<TC>(1, 1, 6))).await.unwrap();
         m.entries.truncate(6);
-        s = reopen(s, d).await;
+        s = ro.reopen(s).await;
         check(&mut s, &m, "truncate_after").await;
 
         append(&mut s, &mut m, (7..=12).map(|i| entry(2, i)).collect()).await;
-        s = reopen(s, d).await;
+        s = ro.reopen(s).await;
         check(&mut s, &m, "append after truncate").await;
 
         let files_before = std::fs::read_dir(d).unwrap().count();
         s.purge(log_id::<TC>(1, 1, 5)).await.unwrap();
         m.entries.retain(|e| e.index() > 5);
         m.purged = Some(log_id::<TC>(1, 1, 5));
-        s = reopen(s, d).await;
+        s = ro.reopen(s).await;
         check(&mut s, &m, "purge").await;
         let files_after = std::fs::read_dir(d).unwrap().count();
-        assert!(files_after < files_before, "purged chunks deleted: {files_before} -> {files_after} files");
+        if group.is_none() {
+            // (In a shared log the other groups' entries keep chunks.)
+            assert!(files_after < files_before, "purged chunks deleted: {files_before} -> {files_after} files");
+        }
 
         s.truncate_after(Some(log_id::<TC>(1, 1, 5))).await.unwrap();
         m.entries.clear();
-        s = reopen(s, d).await;
+        s = ro.reopen(s).await;
         check(&mut s, &m, "truncate to the purge point").await;
 
         s.purge(log_id::<TC>(3, 1, 20)).await.unwrap();
         m.purged = Some(log_id::<TC>(3, 1, 20));
-        s = reopen(s, d).await;
+        s = ro.reopen(s).await;
         check(&mut s, &m, "purge past the last entry").await;
 
         append(&mut s, &mut m, vec![entry(3, 21)]).await;
         s.save_committed(None).await.unwrap();
         m.committed = None;
-        s = reopen(s, d).await;
+        s = ro.reopen(s).await;
         check(&mut s, &m, "append after purge past the end").await;
+    }
+
+    /// `close` of a group store returns once its writes are durable, while
+    /// another group keeps the log open; the last one's `close` frees the
+    /// directory, and a reopen finds both groups whole.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn closing_a_group_store_leaves_the_others_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = chunklog::Config::new(dir.path()).chunk_max_records(4);
+        let shared = Store::open_shared(cfg.clone()).unwrap();
+        let (mut a, mut b) = (Store::for_group(&shared, 1).unwrap(), Store::for_group(&shared, 2).unwrap());
+        drop(shared);
+        let (mut ma, mut mb) = (Model::default(), Model::default());
+        append(&mut a, &mut ma, (1..=3).map(|i| entry(1, i)).collect()).await;
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(30), a.close()).await;
+        closed.expect("close of one group store must not wait for the others").unwrap();
+        append(&mut b, &mut mb, (1..=9).map(|i| entry(2, i)).collect()).await;
+        b.close().await.unwrap();
+        let shared = Store::open_shared(cfg).unwrap();
+        check(&mut Store::for_group(&shared, 1).unwrap(), &ma, "group 1 after reopen").await;
+        check(&mut Store::for_group(&shared, 2).unwrap(), &mb, "group 2 after reopen").await;
+        assert!(Store::for_group(&shared.non_owning(), 3).is_err(), "a group store needs an owning handle");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -35,6 +35,47 @@ mod v010 {
         println!("openraft 0.10 log suite: {cases} stores built, all cases passed");
         assert!(cases >= 45, "the 0.10 suite runs 45 cases, saw {cases} stores built");
     }
+
+    /// One log shared by every case of the group suite, and the next group.
+    static SHARED: std::sync::OnceLock<(TempDir, chunklog::ChunkLog)> = std::sync::OnceLock::new();
+    static NEXT_GROUP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+    fn shared() -> &'static chunklog::ChunkLog {
+        &SHARED
+            .get_or_init(|| {
+                let dir = TempDir::new().unwrap();
+                let cfg = chunklog::Config::new(dir.path()).chunk_max_records(4);
+                let log = chunklog::LogStore::<TC>::open_shared(cfg).unwrap();
+                (dir, log)
+            })
+            .1
+    }
+
+    /// Every case gets a fresh group of one shared log; the groups of
+    /// earlier cases stay in it, with what they wrote.
+    struct GroupBuilder;
+
+    impl StoreBuilder<TC, chunklog::LogStore<TC>, Sm, TempDir> for GroupBuilder {
+        async fn build(&self) -> Result<(TempDir, chunklog::LogStore<TC>, Sm), StorageError<TC>> {
+            let dir = TempDir::new().map_err(|e| StorageError::write(TC::err_from_error(&e)))?;
+            // Ids spread out: small, and huge (a 10-byte varint).
+            let n = NEXT_GROUP.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let group = if n.is_multiple_of(2) { n } else { u64::MAX - n };
+            let store = chunklog::LogStore::for_group(shared(), group)?;
+            Ok((dir, store, Sm::default()))
+        }
+    }
+
+    #[test]
+    fn openraft_010_log_suite_on_groups_of_one_log() {
+        TC::run(async { Suite::test_all(GroupBuilder).await }).unwrap();
+        let log = shared();
+        let (built, groups) = (NEXT_GROUP.load(std::sync::atomic::Ordering::SeqCst) - 1, log.groups().len());
+        println!("openraft 0.10 log suite on groups: {built} group stores, {groups} groups written, in one log");
+        assert!(built >= 45, "the 0.10 suite runs 45 cases, saw {built} group stores built");
+        assert!(groups >= 20, "most cases write: {groups} groups in the log");
+        assert!(log.stats().chunks > 1, "the shared log rotated");
+    }
 }
 
 #[cfg(feature = "openraft-09")]
@@ -140,6 +181,39 @@ mod v09 {
             let store = chunklog::v09::LogStore::open(cfg)?;
             Ok((dir, store, Sm9::default()))
         }
+    }
+
+    static SHARED9: std::sync::OnceLock<(TempDir, chunklog::ChunkLog)> = std::sync::OnceLock::new();
+    static NEXT_GROUP9: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+    fn shared9() -> &'static chunklog::ChunkLog {
+        &SHARED9
+            .get_or_init(|| {
+                let dir = TempDir::new().unwrap();
+                let cfg = chunklog::Config::new(dir.path()).chunk_max_records(4);
+                (dir, chunklog::v09::LogStore::<TC9>::open_shared(cfg).unwrap())
+            })
+            .1
+    }
+
+    struct GroupBuilder9;
+
+    impl StoreBuilder<TC9, chunklog::v09::LogStore<TC9>, Sm9, TempDir> for GroupBuilder9 {
+        async fn build(&self) -> Result<(TempDir, chunklog::v09::LogStore<TC9>, Sm9), StorageError<u64>> {
+            let dir = TempDir::new().map_err(|e| StorageIOError::write(AnyError::new(&e)))?;
+            let n = NEXT_GROUP9.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let store = chunklog::v09::LogStore::for_group(shared9(), n * 1_000_003)?;
+            Ok((dir, store, Sm9::default()))
+        }
+    }
+
+    #[test]
+    fn openraft_09_log_suite_on_groups_of_one_log() {
+        Suite::test_all(GroupBuilder9).unwrap();
+        let (built, groups) = (NEXT_GROUP9.load(std::sync::atomic::Ordering::SeqCst) - 1, shared9().groups().len());
+        println!("openraft 0.9 log suite on groups: {built} group stores, {groups} groups written, in one log");
+        assert!(built >= 35, "the 0.9 suite runs 35 cases, saw {built} group stores built");
+        assert!(groups >= 15, "most cases write: {groups} groups in the log");
     }
 
     #[test]

@@ -377,6 +377,21 @@ impl ChunkLog {
         pipe::fire(callback, r);
     }
 
+    /// Drops this handle without waiting, and fires `callback` once
+    /// everything submitted before this call is durable and, if this was
+    /// the last owning handle, once the store has closed (as
+    /// [`close_with`](Self::close_with)). What a store of one group among
+    /// many calls when it is done: the other groups keep the store open.
+    pub fn release_with(self, callback: Callback) {
+        let last = self.worker.as_ref().is_some_and(|w| Arc::strong_count(w) == 1);
+        if last {
+            self.close_with(callback);
+        } else {
+            self.flush(callback);
+            self.close_in_background();
+        }
+    }
+
     /// The log directory.
     pub fn dir(&self) -> &Path {
         &self.core.cfg.dir

@@ -52,6 +52,20 @@ impl<L: Line, K: Codec> AdapterCore<L, K> {
         Self::from_engine(ChunkLog::open(config.tag(tag::<K>(L::NAME)))?)
     }
 
+    /// Opens (or creates) a log shared by many groups, with this adapter's
+    /// tag: take a store per group with [`for_group`](Self::for_group).
+    pub(crate) fn open_shared(config: Config) -> Result<ChunkLog> {
+        ChunkLog::open(config.tag(tag::<K>(L::NAME)))
+    }
+
+    /// The store of group `group` of a shared log.
+    pub(crate) fn for_group(log: &ChunkLog, group: u64) -> Result<Self> {
+        if !log.is_owning() {
+            return Err(Error::InvalidConfig("a group store needs an owning handle of the shared log".into()));
+        }
+        Self::from_engine(log.group(group))
+    }
+
     /// Wraps an engine opened with this adapter's tag; another tag means
     /// the directory holds another line's or codec's bytes.
     pub(crate) fn from_engine(log: ChunkLog) -> Result<Self> {
@@ -244,12 +258,13 @@ impl<L: Line, K: Codec> AdapterCore<L, K> {
 impl<L: Line, K: Codec> AdapterCore<L, K> {
     /// Closes the store without blocking the runtime and returns once it
     /// has closed (queued writes flushed, directory released), or at once
-    /// with the error if it was poisoned.
+    /// with the error if it was poisoned. A store of one group among
+    /// others that keep the log open returns once its writes are durable.
     pub(crate) async fn close(mut self) -> Result<()> {
         let handle = self.log.non_owning();
         let owning = std::mem::replace(&mut self.log, handle);
         let (tx, rx) = futures_channel::oneshot::channel();
-        owning.close_with(Box::new(move |r| {
+        owning.release_with(Box::new(move |r| {
             let _ = tx.send(r);
         }));
         rx.await.unwrap_or(Err(crate::Error::Closed))

@@ -139,6 +139,26 @@ impl<C: RaftTypeConfig> Line for Types<C> {
 /// # drop((raft_config, log_store));
 /// # Ok(()) }
 /// ```
+///
+/// Many Raft groups in one process share one log: open it once, then take
+/// a store per group (the same type), and every group's writes share one
+/// `fdatasync`.
+///
+/// ```
+/// # openraft::declare_raft_types!(TypeConfig);
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let tmp = tempfile::tempdir()?;
+/// # let data_dir = tmp.path();
+/// use chunklog::LogStore;
+///
+/// let shared = LogStore::<TypeConfig>::open_shared(chunklog::Config::new(data_dir.join("raft-log")))?;
+/// let stores: Vec<LogStore<TypeConfig>> =
+///     (0..16u64).map(|group| LogStore::for_group(&shared, group)).collect::<Result<_, _>>()?;
+/// // One openraft::Raft per group, each given its store:
+/// // let raft = openraft::Raft::new(node_id, raft_config.clone(), network.for_group(g), stores[g], sm).await?;
+/// assert_eq!(stores.len(), 16);
+/// # Ok(()) }
+/// ```
 pub struct LogStore<C: RaftTypeConfig, K: Codec = Bincode2> {
     core: AdapterCore<Types<C>, K>,
 }
@@ -179,6 +199,29 @@ impl<C: RaftTypeConfig, K: Codec> LogStore<C, K> {
     /// replaced by this adapter's (openraft line and codec).
     pub fn open(config: Config) -> Result<Self> {
         Ok(LogStore { core: AdapterCore::open(config)? })
+    }
+
+    /// Opens (or creates) one log for many Raft groups: one directory,
+    /// one chunk stream and one flush thread, so one `fdatasync` makes
+    /// the writes of every group durable. Take a store per group with
+    /// [`for_group`](Self::for_group); keep the returned handle (or a
+    /// store) alive while groups come and go: the log stays open while
+    /// any owning handle or group store does. The config's `tag` is
+    /// replaced by this adapter's.
+    pub fn open_shared(config: Config) -> Result<ChunkLog> {
+        AdapterCore::<Types<C>, K>::open_shared(config)
+    }
+
+    /// The store of Raft group `group` (any `u64`) in a log opened with
+    /// [`open_shared`](Self::open_shared): the same type as a store of
+    /// its own directory, so an application moves between the two by
+    /// changing only how it opens the store. Group stores of one log may
+    /// live on different tasks and threads. [`close`](Self::close) on a
+    /// group store returns once its writes are durable (the log closes
+    /// with its last owner); [`ChunkLog::remove_group`] on
+    /// [`engine`](Self::engine) deletes a group for good.
+    pub fn for_group(log: &ChunkLog, group: u64) -> Result<Self> {
+        Ok(LogStore { core: AdapterCore::for_group(log, group)? })
     }
 
     /// Wraps an engine opened with [`tag`]`::<K>()` as its tag; another
