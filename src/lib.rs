@@ -44,6 +44,8 @@ mod error;
 pub mod format;
 mod index;
 pub mod inspect;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod recovery;
 mod state;
 pub mod vfs;

@@ -119,7 +119,7 @@ impl Replay {
     fn checkpoint(&mut self, cp: Vec<(u64, LogState)>) -> std::result::Result<(), String> {
         if !self.started {
             self.started = true;
-            self.groups = cp.into_iter().map(|(g, state)| (g, Group { state, index: Index::default() })).collect();
+            self.groups = cp.into_iter().map(|(g, state)| (g, Group { state, ..Group::default() })).collect();
             return Ok(());
         }
         for (g, s) in &cp {
@@ -151,7 +151,7 @@ impl Replay {
                 None => Err(format!("removal of group {group}, which does not exist")),
             };
         }
-        let Group { state: st, index } = self.groups.entry(group).or_default();
+        let Group { state: st, index, .. } = self.groups.entry(group).or_default();
         if let Op::Copy(i) = op {
             apply::check(st, &Change::Copy { index: i, slot }).map_err(|r| r.to_string())?;
             if !index.place(i, slot, &mut self.holes_left) {

@@ -3,6 +3,7 @@
 //! and the open chunk's tail (counting bytes still queued for the disk).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
 
 use crate::cache::Cache;
 use crate::chunk::Tail;
@@ -10,10 +11,15 @@ use crate::index::{Index, Slot};
 use crate::state::LogState;
 
 /// One group's log state and where its entries sit.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub(crate) struct Group {
     pub state: LogState,
     pub index: Index,
+    /// Entries appended since open.
+    pub appends: u64,
+    /// Flush callbacks registered through the group's handles since open
+    /// (`flush`, `sync`, `save_vote`): how often it waited for an fsync.
+    pub flushes: AtomicU64,
 }
 
 /// State guarded by the engine's reader-writer lock (first in the lock

@@ -165,7 +165,7 @@ impl Drop for Worker {
 /// ```
 #[derive(Clone)]
 pub struct ChunkLog {
-    core: Arc<Core>,
+    pub(crate) core: Arc<Core>,
     /// Stops the flush thread when the last owning clone drops; `None` for
     /// a non-owning handle.
     worker: Option<Arc<Worker>>,

@@ -48,8 +48,9 @@ impl ChunkLog {
                 let (offset, len) =
                     self.enqueue(&mut sh, &mut q, |buf, at| format::encode_entry(buf, at, g, index, payload))?;
                 let slot = Slot { chunk: sh.tail.id, offset, len };
-                let Group { state, index: ix } = sh.groups.entry(g).or_default();
-                apply::apply_checked(state, ix, Change::Entry { index, slot });
+                let grp = sh.groups.entry(g).or_default();
+                apply::apply_checked(&mut grp.state, &mut grp.index, Change::Entry { index, slot });
+                grp.appends += 1;
                 sh.add_live(slot);
                 sh.cache.insert(g, index, payload);
                 queued = true;
@@ -119,7 +120,7 @@ impl ChunkLog {
         self.enqueue(&mut sh, &mut q, |buf, at| format::encode_truncate(buf, at, g, index))?;
         sh.forget(g, index.map_or(0, |i| i.saturating_add(1)), u64::MAX);
         let Shared { groups, cache, .. } = &mut *sh;
-        let Group { state, index: ix } = groups.entry(g).or_default();
+        let Group { state, index: ix, .. } = groups.entry(g).or_default();
         apply::apply_checked(state, ix, Change::Truncate(index));
         cache.truncate_after(g, index);
         drop(q);
@@ -148,7 +149,7 @@ impl ChunkLog {
         sh.forget(g, 0, index);
         self.core.reclaim.wake();
         let Shared { groups, cache, .. } = &mut *sh;
-        let Group { state, index: ix } = groups.entry(g).or_default();
+        let Group { state, index: ix, .. } = groups.entry(g).or_default();
         apply::apply_checked(state, ix, Change::Purge { index, meta: Bytes::copy_from_slice(meta) });
         cache.purge_upto(g, index);
         let below = sh.oldest_live_chunk();
@@ -198,6 +199,9 @@ impl ChunkLog {
     /// (`sync`, `save_vote`, an `append` into a full queue) fail in it
     /// with [`Error::FromCallback`].
     pub fn flush(&self, callback: Callback) {
+        if let Some(g) = self.core.shared.read().groups.get(&self.group) {
+            g.flushes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         let mut q = self.core.pipe.queue.lock();
         if q.stopped {
             let err = q.check().err().unwrap_or(Error::Closed);
@@ -263,7 +267,7 @@ impl ChunkLog {
         let mut q = self.core.pipe.queue.lock();
         q.check()?;
         self.enqueue(&mut sh, &mut q, encode)?;
-        let Group { state, index } = sh.groups.entry(self.group).or_default();
+        let Group { state, index, .. } = sh.groups.entry(self.group).or_default();
         apply::apply_checked(state, index, change);
         drop(q);
         drop(sh);
