@@ -45,13 +45,13 @@ use hdrhistogram::Histogram;
 
 use crate::api::Api;
 use crate::checks;
-use crate::cluster::{self, Cluster};
-use crate::faults::{self, Faults, KillReport, StallReport};
+use crate::cluster::{self, Cluster, NodeFlags};
+use crate::faults::{self, Faults, KillReport, RestartReport, StallReport};
 use crate::history::{self, RegisterLoad};
 use crate::linearizability;
 use crate::load::{self, Load};
 use crate::monitor::LeaderMonitor;
-pub use crate::options::{FaultKind, Options};
+pub use crate::options::Options;
 pub use crate::report::Report;
 use crate::types::NodeId;
 
@@ -88,6 +88,7 @@ struct LoadRun {
     load_time: Duration,
     kills: Vec<KillReport>,
     stalls: Vec<StallReport>,
+    restarts: Vec<RestartReport>,
 }
 
 async fn scenario(options: Options, root: PathBuf) -> anyhow::Result<Report> {
@@ -95,8 +96,13 @@ async fn scenario(options: Options, root: PathBuf) -> anyhow::Result<Report> {
     let deadline = t0 + Duration::from_secs(options.timeout_secs);
     let ids = ids(&options);
     let addrs = cluster::loopback_addrs(&ids)?;
-    let power_loss = options.nemesis.contains(&FaultKind::PowerLoss);
-    let mut cluster = Cluster::new(root, options.snapshot_every, (power_loss, options.seed), &addrs)?;
+    let flags = NodeFlags {
+        snapshot_every: options.snapshot_every,
+        power_loss: options.power_loss_layer(),
+        seed: options.seed,
+        leader_restore: options.leader_restore,
+    };
+    let mut cluster = Cluster::new(root, flags, &addrs)?;
     let api = Api::new(addrs)?;
 
     // 1. Start the nodes and wait until they serve. 2. Form the cluster.
@@ -140,6 +146,7 @@ async fn scenario(options: Options, root: PathBuf) -> anyhow::Result<Report> {
         latency_us: (pct(0.5), pct(0.99), run.hist.max()),
         kills: run.kills,
         stalls: run.stalls,
+        restarts: run.restarts,
         leaders,
         final_term,
         final_leader: (leader, target),
@@ -178,7 +185,7 @@ async fn load_with_faults(
     let history = history::join_clients(&registers, register_clients).await?;
     let load_time = load_start.elapsed();
     let faults = faults?;
-    Ok(LoadRun { hist, history, load_time, kills: faults.kills, stalls: faults.stalls })
+    Ok(LoadRun { hist, history, load_time, kills: faults.kills, stalls: faults.stalls, restarts: faults.restarts })
 }
 
 /// The node ids of `options`.

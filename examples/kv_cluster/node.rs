@@ -85,6 +85,11 @@ pub struct Options {
     /// Seed of the disk-fault layer's random fsync delays.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Turn openraft's `enable_leader_restore` on: a restarted leader
+    /// resumes leading its old term without an election (unsafe with
+    /// chunklog, see [`raft_config`]; for showing the divergence).
+    #[arg(long)]
+    pub leader_restore: bool,
 }
 
 /// Exit status of a node that stopped because its log store failed.
@@ -93,8 +98,9 @@ pub const EXIT_STORE_FAILED: i32 = 3;
 /// The openraft configuration of a node that snapshots every
 /// `snapshot_every` entries. It keeps `snapshot_every / 5` entries of the log
 /// below the snapshot and purges the rest, so a node that fell further behind
-/// catches up by snapshot.
-pub fn raft_config(snapshot_every: u64) -> anyhow::Result<openraft::Config> {
+/// catches up by snapshot. `leader_restore` switches openraft's
+/// `enable_leader_restore` on (only to show what goes wrong then).
+pub fn raft_config(snapshot_every: u64, leader_restore: bool) -> anyhow::Result<openraft::Config> {
     let config = openraft::Config {
         cluster_name: "chunklog-kv".to_string(),
         heartbeat_interval: HEARTBEAT_MS,
@@ -113,8 +119,10 @@ pub fn raft_config(snapshot_every: u64) -> anyhow::Result<openraft::Config> {
         // included), a leader killed with entries still queued can come back
         // as leader of the same term and reuse log ids it already sent to a
         // follower, so two nodes would hold different entries under one id.
-        // See "Using it with openraft" in the README.
-        enable_leader_restore: Some(false),
+        // See "Using it with openraft" in the README. `--leader-restore`
+        // turns it on, for the driver's `leader-restart` fault to show the
+        // divergence.
+        enable_leader_restore: Some(leader_restore),
         ..Default::default()
     };
     Ok(config.validate()?)
@@ -127,6 +135,8 @@ struct App {
     raft: Raft,
     sm: StateMachineStore,
     log: chunklog::ChunkLog,
+    /// The log's last index when this process opened it.
+    log_last_at_start: Option<u64>,
     faults: DiskFaults,
 }
 
@@ -179,7 +189,7 @@ impl ApiError {
 /// Runs a node until it is killed, interrupted, or its parent (the driver)
 /// goes away.
 pub async fn run(opts: Options) -> anyhow::Result<()> {
-    let Options { id, addr, dir, snapshot_every, power_loss, seed } = opts;
+    let Options { id, addr, dir, snapshot_every, power_loss, seed, leader_restore } = opts;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(std::io::stderr).init();
@@ -197,12 +207,19 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let log_store = chunklog::LogStore::<TypeConfig>::from_engine(engine).context("opening the raft log")?;
     // For statistics; a non-owning handle does not keep the store open.
     let log = log_store.engine().non_owning();
+    let log_last_at_start = log.stats().last_index;
     let sm = StateMachineStore::open(&dir).context("opening the state machine")?;
-    let raft =
-        Raft::new(id, Arc::new(raft_config(snapshot_every)?), NetworkFactory::new(id)?, log_store, sm.clone()).await?;
+    let raft = Raft::new(
+        id,
+        Arc::new(raft_config(snapshot_every, leader_restore)?),
+        NetworkFactory::new(id)?,
+        log_store,
+        sm.clone(),
+    )
+    .await?;
 
     spawn_store_watchdog(id, raft.clone(), log.clone());
-    let app = Arc::new(App { id, addr, raft: raft.clone(), sm, log, faults });
+    let app = Arc::new(App { id, addr, raft: raft.clone(), sm, log, log_last_at_start, faults });
     let router = axum::Router::new()
         .route("/write", post(write))
         .route("/read/{key}", get(read))
@@ -330,6 +347,8 @@ async fn stats(State(app): AppState) -> Json<serde_json::Value> {
             "last_index": s.last_index,
             "fsyncs": s.fsyncs,
             "bytes_written": s.bytes_written,
+            "queued_bytes": s.queued_bytes,
+            "last_index_at_start": app.log_last_at_start,
         },
         "faults": app.faults.counters(),
     }))

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::checks::{Divergence, NodeCheck};
-use crate::faults::{KillReport, StallReport};
+use crate::faults::{KillReport, RestartReport, StallReport};
 use crate::linearizability::Verdict;
 use crate::options::FaultKind;
 use crate::options::Options;
@@ -38,6 +38,9 @@ pub struct Report {
     pub kills: Vec<KillReport>,
     /// The nodes paused or slowed while they stayed up.
     pub stalls: Vec<StallReport>,
+    /// The nodes killed together and restarted at once (correlated power
+    /// cuts, quick leader restarts).
+    pub restarts: Vec<RestartReport>,
     /// Leaders seen by the monitor: (term, node).
     pub leaders: BTreeSet<(u64, NodeId)>,
     /// The final term.
@@ -192,20 +195,28 @@ impl Report {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.fmt_load(f)?;
-        // Both kinds of round, in the order they struck.
-        let mut rounds: Vec<(u64, Result<&KillReport, &StallReport>)> =
-            self.kills.iter().map(|k| (k.killed_at_acked, Ok(k))).collect();
-        rounds.extend(self.stalls.iter().map(|s| (s.at_acked, Err(s))));
+        // Every kind of round, in the order they struck.
+        let mut rounds: Vec<(u64, Round)> = self.kills.iter().map(|k| (k.killed_at_acked, Round::Kill(k))).collect();
+        rounds.extend(self.stalls.iter().map(|s| (s.at_acked, Round::Stall(s))));
+        rounds.extend(self.restarts.iter().map(|r| (r.at_acked, Round::Restart(r))));
         rounds.sort_by_key(|(at, _)| *at);
         for (n, (_, r)) in rounds.into_iter().enumerate() {
             match r {
-                Ok(k) => fmt_kill(f, n + 1, k)?,
-                Err(s) => fmt_stall(f, n + 1, s)?,
+                Round::Kill(k) => fmt_kill(f, n + 1, k)?,
+                Round::Stall(s) => fmt_stall(f, n + 1, s)?,
+                Round::Restart(r) => fmt_restart(f, n + 1, r)?,
             }
         }
         self.fmt_cluster(f)?;
         self.fmt_checks(f)
     }
+}
+
+/// A round's report, whatever its kind.
+enum Round<'a> {
+    Kill(&'a KillReport),
+    Stall(&'a StallReport),
+    Restart(&'a RestartReport),
 }
 
 /// The register history's verdict: two lines, and a violating key's
@@ -272,6 +283,55 @@ fn fmt_kill(f: &mut fmt::Formatter<'_>, n: usize, k: &KillReport) -> fmt::Result
     };
     writeln!(f, "              restarted at {} acked writes; {purged}", k.restarted_at_acked)?;
     writeln!(f, "              {loaded}caught up to index {} in {} {how}", k.caught_up_to, ms(k.caught_up_in))
+}
+
+/// Restart round number `n` (a correlated power cut, a quick leader
+/// restart): the kill, what each node dropped or lost, the recovery.
+fn fmt_restart(f: &mut fmt::Formatter<'_>, n: usize, r: &RestartReport) -> fmt::Result {
+    let who = |v: &crate::faults::Victim| format!("node {}{}", v.node, if v.was_leader { " (leader)" } else { "" });
+    let nodes: Vec<String> = r.victims.iter().map(who).collect();
+    let what = match r.kind {
+        FaultKind::PowerLossAll => format!("power cut of every node at once ({})", nodes.join(", ")),
+        FaultKind::PowerLossMajority => format!("power cut of a majority at once ({})", nodes.join(", ")),
+        _ => format!("SIGKILL leader node {} (fsyncs slowed to 100-300 ms)", r.leader_before.0),
+    };
+    writeln!(f, "  fault {n:<5} {what} at {} acked writes, restarted after {}", r.at_acked, ms(r.down_for))?;
+    if let Some((bytes, fsyncs)) = r.leader_queue {
+        let followers = r.followers_last.map_or("nothing".to_string(), |l| format!("index {l}"));
+        let last =
+            r.victims.first().and_then(|v| v.last_at_start).map_or("empty".to_string(), |l| format!("index {l}"));
+        writeln!(
+            f,
+            "              {bytes} bytes queued in its store after {fsyncs} slowed fsyncs; the followers' log reached {followers}, its own log restarted at {last} ({} entries behind)",
+            r.leader_lost().unwrap_or(0)
+        )?;
+    }
+    for v in &r.victims {
+        if let Some(d) = v.dropped {
+            writeln!(
+                f,
+                "              {}: the cut dropped {} unsynced bytes and {} unsynced file names",
+                who(v),
+                d.bytes,
+                d.names
+            )?;
+        }
+    }
+    let (l, term, after) = r.leader_after;
+    let how = if r.restored() {
+        format!("restored as leader of the same term {term} (openraft leader restore)")
+    } else if term == r.leader_before.1 {
+        format!("still leader in term {term}")
+    } else {
+        format!("elected in term {term} (was node {} in term {})", r.leader_before.0, r.leader_before.1)
+    };
+    write!(f, "              node {l} {how} after {}", ms(after))?;
+    if let Some(d) = r.first_ack_after {
+        write!(f, ", first write acknowledged after {}", ms(d))?;
+    }
+    writeln!(f)?;
+    let s = if r.victims.len() == 1 { "" } else { "s" };
+    writeln!(f, "              restarted node{s} caught up to index {} in {}", r.caught_up_to, ms(r.caught_up_in))
 }
 
 /// Stall number `n` (a pause or a slow disk): two lines.
