@@ -278,7 +278,7 @@ impl RestartReport {
     }
 
     /// Whether the killed leader came back as the leader of its old term,
-    /// without an election (openraft's leader restore).
+    /// without a new term: openraft's leader restore, or a lost vote.
     pub fn restored(&self) -> bool {
         let (node, term, _) = self.leader_after;
         (node, term) == self.leader_before && self.victims.iter().any(|v| v.node == node)

@@ -74,6 +74,18 @@ impl Report {
             && clean(&self.linearizable_check)
             && self.divergence.ok()
             && self.history.as_ref().is_none_or(Verdict::ok)
+            && self.terms_with_two_leaders().is_empty()
+    }
+
+    /// Terms in which the leader monitor saw two different nodes lead (Raft
+    /// allows one leader per term: a node that forgot its vote can make a
+    /// second).
+    pub fn terms_with_two_leaders(&self) -> Vec<u64> {
+        // Sorted by term, then node: two leaders of one term are neighbours.
+        let leaders: Vec<&(u64, NodeId)> = self.leaders.iter().collect();
+        let mut twice: Vec<u64> = leaders.windows(2).filter(|w| w[0].0 == w[1].0).map(|w| w[0].0).collect();
+        twice.dedup();
+        twice
     }
 
     /// The human-readable summary.
@@ -135,6 +147,11 @@ impl Report {
             fmt_node_stats(f, *id, v)?;
         }
         writeln!(f, "              (counts since each node's last start)")?;
+        for t in self.terms_with_two_leaders() {
+            let nodes: Vec<String> =
+                self.leaders.iter().filter(|(lt, _)| *lt == t).map(|(_, n)| format!("node {n}")).collect();
+            writeln!(f, "  check       election safety VIOLATED: {} led in the same term {t}", nodes.join(" and "))?;
+        }
         let (fl, fi) = self.final_leader;
         writeln!(f, "  converged   leader node {fl}, every node applied index {fi}")
     }
@@ -204,7 +221,7 @@ impl fmt::Display for Report {
             match r {
                 Round::Kill(k) => fmt_kill(f, n + 1, k)?,
                 Round::Stall(s) => fmt_stall(f, n + 1, s)?,
-                Round::Restart(r) => fmt_restart(f, n + 1, r)?,
+                Round::Restart(r) => fmt_restart(f, n + 1, r, self.options.leader_restore)?,
             }
         }
         self.fmt_cluster(f)?;
@@ -287,7 +304,8 @@ fn fmt_kill(f: &mut fmt::Formatter<'_>, n: usize, k: &KillReport) -> fmt::Result
 
 /// Restart round number `n` (a correlated power cut, a quick leader
 /// restart): the kill, what each node dropped or lost, the recovery.
-fn fmt_restart(f: &mut fmt::Formatter<'_>, n: usize, r: &RestartReport) -> fmt::Result {
+/// `leader_restore`: the nodes ran with openraft's leader restore on.
+fn fmt_restart(f: &mut fmt::Formatter<'_>, n: usize, r: &RestartReport, leader_restore: bool) -> fmt::Result {
     let who = |v: &crate::faults::Victim| format!("node {}{}", v.node, if v.was_leader { " (leader)" } else { "" });
     let nodes: Vec<String> = r.victims.iter().map(who).collect();
     let what = match r.kind {
@@ -318,16 +336,18 @@ fn fmt_restart(f: &mut fmt::Formatter<'_>, n: usize, r: &RestartReport) -> fmt::
         }
     }
     let (l, term, after) = r.leader_after;
+    let (before, before_term) = r.leader_before;
     let how = if r.restored() {
-        format!("restored as leader of the same term {term} (openraft leader restore)")
-    } else if term == r.leader_before.1 {
-        format!("still leader in term {term}")
+        let why = if leader_restore { "openraft leader restore" } else { "no new term: its vote did not survive" };
+        format!("leads again in term {term}, the term it led before ({why})")
+    } else if term == before_term {
+        format!("leads in term {term}, the term node {before} led before")
     } else {
-        format!("elected in term {term} (was node {} in term {})", r.leader_before.0, r.leader_before.1)
+        format!("was elected in term {term} (node {before} led term {before_term})")
     };
-    write!(f, "              node {l} {how} after {}", ms(after))?;
+    write!(f, "              after {} node {l} {how}", ms(after))?;
     if let Some(d) = r.first_ack_after {
-        write!(f, ", first write acknowledged after {}", ms(d))?;
+        write!(f, "; first write acknowledged after {}", ms(d))?;
     }
     writeln!(f)?;
     let s = if r.victims.len() == 1 { "" } else { "s" };
