@@ -50,7 +50,7 @@ use crate::faults::{self, Faults, KillReport, RestartReport, StallReport};
 use crate::history::{self, RegisterLoad};
 use crate::linearizability;
 use crate::load::{self, Load};
-use crate::monitor::LeaderMonitor;
+use crate::monitor::{self, LeaderMonitor};
 pub use crate::options::Options;
 pub use crate::report::Report;
 use crate::types::NodeId;
@@ -175,14 +175,33 @@ async fn load_with_faults(
         0 => Vec::new(),
         _ => history::spawn_clients(api, &registers, options.register_clients),
     };
-    let faults = Faults { options, cluster, api, load, deadline }.run().await;
+    // A node whose Raft stopped (an openraft panic) ends the load at once:
+    // the rounds and the clients would otherwise wait for it until the
+    // deadline.
+    let failure = monitor::raft_failure(api, ids(options));
+    tokio::pin!(failure);
+    let faults = tokio::select! {
+        r = Faults { options, cluster, api, load, deadline }.run() => r,
+        why = &mut failure => Err(anyhow!(why)),
+    };
     // Stop the clients if the controller fails, so the error is not hidden
     // behind a minute of retries.
     if faults.is_err() {
         load.stop();
     }
-    let hist = load::join_clients(clients).await?;
-    let history = history::join_clients(&registers, register_clients).await?;
+    let joined = async {
+        let hist = load::join_clients(clients).await;
+        (hist, history::join_clients(&registers, register_clients).await)
+    };
+    let (hist, history) = tokio::select! {
+        joined = joined => joined,
+        why = &mut failure => {
+            load.stop();
+            registers.stop();
+            return Err(anyhow!(why));
+        }
+    };
+    let (hist, history) = (hist?, history?);
     let load_time = load_start.elapsed();
     let faults = faults?;
     Ok(LoadRun { hist, history, load_time, kills: faults.kills, stalls: faults.stalls, restarts: faults.restarts })

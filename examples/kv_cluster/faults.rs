@@ -254,7 +254,8 @@ pub struct RestartReport {
     /// The first leader seen after the restart, its term, and how long
     /// after the SIGKILL.
     pub leader_after: (NodeId, u64, Duration),
-    /// How long after the SIGKILL a node acknowledged a write.
+    /// How long after the SIGKILL a node acknowledged a write (`None`: none
+    /// did before the victims caught up).
     pub first_ack_after: Option<Duration>,
     /// For a leader restart: bytes queued in the leader's store (not yet
     /// written, or being written and synced) at the last look before the
@@ -537,7 +538,6 @@ impl Faults<'_> {
             let last_at_start = stats["log"]["last_index_at_start"].as_u64();
             out.push(Victim { node, was_leader: node == leader, dropped, last_at_start });
         }
-        self.load.wait_acked(at_acked + 1, self.deadline).await?;
         Ok(RestartReport {
             kind: round.kind,
             victims: out,

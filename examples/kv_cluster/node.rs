@@ -6,7 +6,7 @@
 //! | `POST /write` `{"key","value"}` | replicate a write; answered after it is committed and applied |
 //! | `GET /read/{key}` | linearizable read (ReadIndex through this node, which must be the leader) |
 //! | `GET /local/{key}` | this node's own state machine, with its last applied index |
-//! | `GET /metrics` | openraft's `RaftMetrics` as JSON |
+//! | `GET /metrics` | openraft's `RaftMetrics` as JSON (its running state an error once the Raft core task stopped) |
 //! | `GET /applied` | every entry this node process applied (log id, payload CRC) and a CRC of its state, for the divergence check |
 //! | `GET /stats` | snapshot counters, chunklog statistics and disk-fault counters of this node |
 //! | `POST /fault` `{"slow","budget_bytes"}` | switch this node's disk faults (slow fsyncs, a full disk) on or off |
@@ -41,7 +41,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use openraft::async_runtime::watch::WatchReceiver;
-use openraft::error::{ClientWriteError, ForwardToLeader, RaftError};
+use openraft::error::{ClientWriteError, Fatal, ForwardToLeader, RaftError};
 use openraft::raft::{AppendEntriesRequest, VoteRequest};
 use openraft::{BasicNode, ReadPolicy, SnapshotPolicy, TryAsRef};
 use serde::{Deserialize, Serialize};
@@ -138,7 +138,12 @@ struct App {
     /// The log's last index when this process opened it.
     log_last_at_start: Option<u64>,
     faults: DiskFaults,
+    core_failure: CoreFailure,
 }
+
+/// Why the Raft core task stopped, once it has (see
+/// [`spawn_core_watchdog`]).
+type CoreFailure = Arc<std::sync::OnceLock<Fatal<TypeConfig>>>;
 
 type AppState = State<Arc<App>>;
 
@@ -219,7 +224,9 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     .await?;
 
     spawn_store_watchdog(id, raft.clone(), log.clone());
-    let app = Arc::new(App { id, addr, raft: raft.clone(), sm, log, log_last_at_start, faults });
+    let core_failure = CoreFailure::default();
+    spawn_core_watchdog(id, raft.clone(), core_failure.clone());
+    let app = Arc::new(App { id, addr, raft: raft.clone(), sm, log, log_last_at_start, faults, core_failure });
     let router = axum::Router::new()
         .route("/write", post(write))
         .route("/read/{key}", get(read))
@@ -294,6 +301,26 @@ fn spawn_store_watchdog(id: NodeId, raft: Raft, log: chunklog::ChunkLog) {
     });
 }
 
+/// Records why the Raft core task stopped, once it has. openraft's metrics
+/// still say the node runs after its core task panicked (one of openraft's
+/// own assertions: it happens when a restored leader re-issues log ids), so
+/// the watchdog asks the core every 200 ms; once it cannot answer,
+/// `/metrics` reports the failure as the node's running state, and the
+/// driver fails the run at once instead of waiting for a node that no
+/// longer applies anything.
+fn spawn_core_watchdog(id: NodeId, raft: Raft, failure: CoreFailure) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if let Err(fatal) = raft.with_raft_state(|_| ()).await {
+                eprintln!("node {id}: its Raft core stopped: {fatal}");
+                let _ = failure.set(fatal);
+                return;
+            }
+        }
+    });
+}
+
 async fn write(State(app): AppState, Json(req): Json<Request>) -> Result<Json<serde_json::Value>, ApiError> {
     let resp = app.raft.client_write(req).await.map_err(|e| match e {
         // Proposed, then discarded on a leader change: it may still commit,
@@ -320,7 +347,11 @@ async fn local(State(app): AppState, Path(key): Path<String>) -> Json<serde_json
 }
 
 async fn metrics(State(app): AppState) -> Json<openraft::RaftMetrics<TypeConfig>> {
-    Json(app.raft.metrics().borrow_watched().clone())
+    let mut m = app.raft.metrics().borrow_watched().clone();
+    if let Some(fatal) = app.core_failure.get() {
+        m.running_state = Err(fatal.clone());
+    }
+    Json(m)
 }
 
 async fn applied(State(app): AppState) -> Json<Applied> {
