@@ -15,13 +15,18 @@
 //!    leader has purged its log past the killed node's last entry (so the
 //!    node has to catch up by snapshot). Clients pause at a key limit that
 //!    the driver raises as it goes, so every kill happens mid-load even when
-//!    the writes outrun the driver.
+//!    the writes outrun the driver. `--nemesis` replaces or adds to the
+//!    kills with other fault rounds (`faults.rs`): power cuts of one node, of
+//!    every node or of a majority at once, slow and full disks, a paused
+//!    leader, a leader restarted at once with entries queued in its store. A
+//!    node whose Raft core panics ends the load with an error at once.
 //! 5. After the load: waits for a leader and for every node to apply
 //!    everything the leader applied, then reads every acknowledged key back
 //!    from every node (`/local/{key}`) and through the leader (`/read/{key}`,
 //!    linearizable), and compares the values.
 //! 6. Compares what every node applied: the same log id must carry the same
-//!    data everywhere, and the states must agree (`GET /applied`). With
+//!    data everywhere, and the states must agree (`GET /applied`); no term
+//!    may have had two leaders (the leader monitor's record). With
 //!    `--registers N`, register clients ran beside the load, overwriting N
 //!    keys and reading them linearizably; their recorded history is checked
 //!    for linearizability key by key (`history.rs`, `linearizability.rs`).

@@ -25,6 +25,9 @@
 //! `--power-loss` the layer that keeps unsynced writes in memory, so a
 //! SIGKILL is a power cut. A node whose log store fails (a full disk)
 //! exits with status 3 and says why, rather than serve without a log.
+//! `--leader-restore` turns openraft's `enable_leader_restore` on (off
+//! otherwise, as chunklog needs), for the driver's `leader-restart` fault to
+//! show what goes wrong then.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -87,7 +90,7 @@ pub struct Options {
     pub seed: u64,
     /// Turn openraft's `enable_leader_restore` on: a restarted leader
     /// resumes leading its old term without an election (unsafe with
-    /// chunklog, see [`raft_config`]; for showing the divergence).
+    /// chunklog; for showing the divergence).
     #[arg(long)]
     pub leader_restore: bool,
 }
