@@ -16,15 +16,25 @@ use anyhow::{Context, anyhow, bail};
 use crate::api::Api;
 use crate::types::NodeId;
 
+/// How every node is started: the node options the driver passes on.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeFlags {
+    /// Build a snapshot every this many entries.
+    pub snapshot_every: u64,
+    /// Run the log on the power-loss layer (`--power-loss`).
+    pub power_loss: bool,
+    /// Seed of the disk-fault layer.
+    pub seed: u64,
+    /// openraft's `enable_leader_restore` on (`--leader-restore`).
+    pub leader_restore: bool,
+}
+
 /// The node processes. Dropping it SIGKILLs and reaps every node still
 /// running, whatever way the driver leaves.
 pub struct Cluster {
     exe: PathBuf,
     root: PathBuf,
-    snapshot_every: u64,
-    /// Start every node with its log on the power-loss layer.
-    power_loss: bool,
-    seed: u64,
+    flags: NodeFlags,
     nodes: BTreeMap<NodeId, NodeProc>,
 }
 
@@ -46,20 +56,12 @@ impl Drop for Cluster {
 
 impl Cluster {
     /// Nodes of this executable at `addrs`, none started yet, with their
-    /// data directories and logs under `root`.
-    /// With `power_loss`, every node's log runs on the power-loss layer.
-    pub fn new(
-        root: PathBuf,
-        snapshot_every: u64,
-        (power_loss, seed): (bool, u64),
-        addrs: &BTreeMap<NodeId, SocketAddr>,
-    ) -> anyhow::Result<Cluster> {
+    /// data directories and logs under `root`, each started with `flags`.
+    pub fn new(root: PathBuf, flags: NodeFlags, addrs: &BTreeMap<NodeId, SocketAddr>) -> anyhow::Result<Cluster> {
         Ok(Cluster {
             exe: std::env::current_exe()?,
             root,
-            snapshot_every,
-            power_loss,
-            seed,
+            flags,
             nodes: addrs.iter().map(|(&id, &addr)| (id, NodeProc { addr, child: None })).collect(),
         })
     }
@@ -76,9 +78,13 @@ impl Cluster {
     /// Starts node `id` (again) from its data directory.
     pub fn start(&mut self, id: NodeId) -> anyhow::Result<()> {
         let dir = self.dir(id);
-        let mut faults = vec!["--seed".to_string(), self.seed.to_string()];
-        if self.power_loss {
+        let f = self.flags;
+        let mut faults = vec!["--seed".to_string(), f.seed.to_string()];
+        if f.power_loss {
             faults.push("--power-loss".to_string());
+        }
+        if f.leader_restore {
+            faults.push("--leader-restore".to_string());
         }
         let log = OpenOptions::new().create(true).append(true).open(self.log_path(id))?;
         let n = self.nodes.get_mut(&id).ok_or_else(|| anyhow!("no node {id}"))?;
@@ -88,7 +94,7 @@ impl Cluster {
             .args(["--id", &id.to_string(), "--addr", &n.addr.to_string()])
             .arg("--dir")
             .arg(&dir)
-            .args(["--snapshot-every", &self.snapshot_every.to_string()])
+            .args(["--snapshot-every", &f.snapshot_every.to_string()])
             .args(&faults)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -119,10 +125,23 @@ impl Cluster {
 
     /// SIGKILLs node `id` and reaps it.
     pub fn kill(&mut self, id: NodeId) -> anyhow::Result<()> {
-        let n = self.nodes.get_mut(&id).ok_or_else(|| anyhow!("no node {id}"))?;
-        let mut c = n.child.take().ok_or_else(|| anyhow!("node {id} is not running"))?;
-        c.kill()?; // SIGKILL on Unix
-        c.wait()?;
+        self.kill_together(&[id])
+    }
+
+    /// SIGKILLs every node of `ids`, one signal right after the other and
+    /// none reaped before all are signalled, then reaps them.
+    pub fn kill_together(&mut self, ids: &[NodeId]) -> anyhow::Result<()> {
+        for id in ids {
+            let n = self.nodes.get(id).ok_or_else(|| anyhow!("no node {id}"))?;
+            anyhow::ensure!(n.child.is_some(), "node {id} is not running");
+        }
+        let mut killed: Vec<Child> = ids.iter().filter_map(|id| self.nodes.get_mut(id)?.child.take()).collect();
+        for c in &mut killed {
+            c.kill()?; // SIGKILL on Unix
+        }
+        for c in &mut killed {
+            c.wait()?;
+        }
         Ok(())
     }
 

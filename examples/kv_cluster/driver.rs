@@ -15,13 +15,18 @@
 //!    leader has purged its log past the killed node's last entry (so the
 //!    node has to catch up by snapshot). Clients pause at a key limit that
 //!    the driver raises as it goes, so every kill happens mid-load even when
-//!    the writes outrun the driver.
+//!    the writes outrun the driver. `--nemesis` replaces or adds to the
+//!    kills with other fault rounds (`faults.rs`): power cuts of one node, of
+//!    every node or of a majority at once, slow and full disks, a paused
+//!    leader, a leader restarted at once with entries queued in its store. A
+//!    node whose Raft core panics ends the load with an error at once.
 //! 5. After the load: waits for a leader and for every node to apply
 //!    everything the leader applied, then reads every acknowledged key back
 //!    from every node (`/local/{key}`) and through the leader (`/read/{key}`,
 //!    linearizable), and compares the values.
 //! 6. Compares what every node applied: the same log id must carry the same
-//!    data everywhere, and the states must agree (`GET /applied`). With
+//!    data everywhere, and the states must agree (`GET /applied`); no term
+//!    may have had two leaders (the leader monitor's record). With
 //!    `--registers N`, register clients ran beside the load, overwriting N
 //!    keys and reading them linearizably; their recorded history is checked
 //!    for linearizability key by key (`history.rs`, `linearizability.rs`).
@@ -45,13 +50,13 @@ use hdrhistogram::Histogram;
 
 use crate::api::Api;
 use crate::checks;
-use crate::cluster::{self, Cluster};
-use crate::faults::{self, Faults, KillReport, StallReport};
+use crate::cluster::{self, Cluster, NodeFlags};
+use crate::faults::{self, Faults, KillReport, RestartReport, StallReport};
 use crate::history::{self, RegisterLoad};
 use crate::linearizability;
 use crate::load::{self, Load};
-use crate::monitor::LeaderMonitor;
-pub use crate::options::{FaultKind, Options};
+use crate::monitor::{self, LeaderMonitor};
+pub use crate::options::Options;
 pub use crate::report::Report;
 use crate::types::NodeId;
 
@@ -88,6 +93,7 @@ struct LoadRun {
     load_time: Duration,
     kills: Vec<KillReport>,
     stalls: Vec<StallReport>,
+    restarts: Vec<RestartReport>,
 }
 
 async fn scenario(options: Options, root: PathBuf) -> anyhow::Result<Report> {
@@ -95,8 +101,13 @@ async fn scenario(options: Options, root: PathBuf) -> anyhow::Result<Report> {
     let deadline = t0 + Duration::from_secs(options.timeout_secs);
     let ids = ids(&options);
     let addrs = cluster::loopback_addrs(&ids)?;
-    let power_loss = options.nemesis.contains(&FaultKind::PowerLoss);
-    let mut cluster = Cluster::new(root, options.snapshot_every, (power_loss, options.seed), &addrs)?;
+    let flags = NodeFlags {
+        snapshot_every: options.snapshot_every,
+        power_loss: options.power_loss_layer(),
+        seed: options.seed,
+        leader_restore: options.leader_restore,
+    };
+    let mut cluster = Cluster::new(root, flags, &addrs)?;
     let api = Api::new(addrs)?;
 
     // 1. Start the nodes and wait until they serve. 2. Form the cluster.
@@ -140,6 +151,7 @@ async fn scenario(options: Options, root: PathBuf) -> anyhow::Result<Report> {
         latency_us: (pct(0.5), pct(0.99), run.hist.max()),
         kills: run.kills,
         stalls: run.stalls,
+        restarts: run.restarts,
         leaders,
         final_term,
         final_leader: (leader, target),
@@ -168,17 +180,36 @@ async fn load_with_faults(
         0 => Vec::new(),
         _ => history::spawn_clients(api, &registers, options.register_clients),
     };
-    let faults = Faults { options, cluster, api, load, deadline }.run().await;
+    // A node whose Raft stopped (an openraft panic) ends the load at once:
+    // the rounds and the clients would otherwise wait for it until the
+    // deadline.
+    let failure = monitor::raft_failure(api, ids(options));
+    tokio::pin!(failure);
+    let faults = tokio::select! {
+        r = Faults { options, cluster, api, load, deadline }.run() => r,
+        why = &mut failure => Err(anyhow!(why)),
+    };
     // Stop the clients if the controller fails, so the error is not hidden
     // behind a minute of retries.
     if faults.is_err() {
         load.stop();
     }
-    let hist = load::join_clients(clients).await?;
-    let history = history::join_clients(&registers, register_clients).await?;
+    let joined = async {
+        let hist = load::join_clients(clients).await;
+        (hist, history::join_clients(&registers, register_clients).await)
+    };
+    let (hist, history) = tokio::select! {
+        joined = joined => joined,
+        why = &mut failure => {
+            load.stop();
+            registers.stop();
+            return Err(anyhow!(why));
+        }
+    };
+    let (hist, history) = (hist?, history?);
     let load_time = load_start.elapsed();
     let faults = faults?;
-    Ok(LoadRun { hist, history, load_time, kills: faults.kills, stalls: faults.stalls })
+    Ok(LoadRun { hist, history, load_time, kills: faults.kills, stalls: faults.stalls, restarts: faults.restarts })
 }
 
 /// The node ids of `options`.

@@ -12,6 +12,14 @@
 //! - pause and slow disk keep the node up ([`Faults::stall_round`]):
 //!   SIGSTOP the leader past the election timeout, or delay one node's
 //!   fsyncs, then SIGCONT or clear the delay and time the catch-up.
+//! - a correlated power cut and a quick leader restart take nodes down and
+//!   bring them back at once ([`Faults::restart_round`]): every node, or
+//!   the leader and followers up to a majority, SIGKILLed together on the
+//!   power-loss layer (what a power cut of the rack does: no node is left
+//!   holding what the others dropped); or the leader SIGKILLed while its
+//!   slowed fsyncs leave entries queued in its store that the followers
+//!   already have, restarted within the election timeout. Then the round
+//!   times the first leader and write and the catch-up.
 //!
 //! Why a file of its own: the fault side is what runs vary, under the same
 //! load, gate and measurements.
@@ -47,6 +55,11 @@ const SLOW_DISK_FOR: Duration = Duration::from_secs(4);
 /// How long the leader stays paused: twice the longest election timeout.
 const PAUSE_FOR: Duration = Duration::from_millis(2 * ELECTION_MAX_MS);
 
+/// The leader's fsyncs before a quick restart: 100-300 ms each, so that its
+/// own store lags behind what it already sent to the followers (their
+/// fsyncs stay fast, so they commit without it).
+const LEADER_LAG: SlowDisk = SlowDisk { min_ms: 100, max_ms: 300, stall_ms: 0, stall_every: 0 };
+
 /// One round of the schedule: what strikes, and whether the leader (else a
 /// follower).
 #[derive(Debug, Clone, Copy)]
@@ -55,28 +68,35 @@ pub struct Round {
     pub kind: FaultKind,
     /// Whether it strikes the leader.
     pub on_leader: bool,
+    /// A seeded draw: which followers a majority power cut takes with the
+    /// leader.
+    pub draw: u64,
 }
 
 /// The rounds of a run: the nemesis list in order, `kill` as `--kills`
 /// rounds alternately on a follower and the leader, the whole list
-/// `--repeat` times. Power loss and pause strike the leader (a leader's
-/// queued entries are what a cut can lose); the seed picks the victims of
-/// the disk faults.
+/// `--repeat` times. Power loss, pause and leader restart strike the leader
+/// (a leader's queued entries are what a cut can lose); the seed picks the
+/// victims of the disk faults and the followers of a majority cut.
 pub fn schedule(options: &Options) -> Vec<Round> {
     let mut rng = options.seed | 1;
-    let mut coin = move || {
+    let mut draw = move || {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        rng.is_multiple_of(2)
+        rng
     };
     let mut rounds = Vec::new();
     for _ in 0..options.repeat {
         for &kind in &options.nemesis {
+            let on = |on_leader| Round { kind, on_leader, draw: 0 };
             match kind {
-                FaultKind::Kill => rounds.extend((0..options.kills).map(|i| Round { kind, on_leader: i % 2 == 1 })),
-                FaultKind::PowerLoss | FaultKind::Pause => rounds.push(Round { kind, on_leader: true }),
-                FaultKind::SlowDisk | FaultKind::FullDisk => rounds.push(Round { kind, on_leader: coin() }),
+                FaultKind::Kill => rounds.extend((0..options.kills).map(|i| on(i % 2 == 1))),
+                FaultKind::PowerLoss | FaultKind::Pause | FaultKind::LeaderRestart | FaultKind::PowerLossAll => {
+                    rounds.push(on(true))
+                }
+                FaultKind::SlowDisk | FaultKind::FullDisk => rounds.push(on(draw().is_multiple_of(2))),
+                FaultKind::PowerLossMajority => rounds.push(Round { draw: draw(), ..on(true) }),
             }
         }
     }
@@ -201,6 +221,71 @@ pub struct StallReport {
     pub caught_up_to: u64,
 }
 
+/// One node of a restart round (a correlated power cut, a quick leader
+/// restart).
+#[derive(Debug, Clone)]
+pub struct Victim {
+    /// The node.
+    pub node: NodeId,
+    /// Whether it was the leader when it was killed.
+    pub was_leader: bool,
+    /// What its power cut dropped (nodes on the power-loss layer only).
+    pub dropped: Option<Unsynced>,
+    /// Its log's last index when it had restarted (`None`: empty, or it did
+    /// not say).
+    pub last_at_start: Option<u64>,
+}
+
+/// What happened in a round that killed nodes together and restarted them
+/// at once: a power cut of every node or of a majority, or a quick restart
+/// of the leader.
+#[derive(Debug, Clone)]
+pub struct RestartReport {
+    /// The fault.
+    pub kind: FaultKind,
+    /// The nodes killed, in id order.
+    pub victims: Vec<Victim>,
+    /// The leader and its term when the round struck.
+    pub leader_before: (NodeId, u64),
+    /// Acknowledged writes when it struck.
+    pub at_acked: u64,
+    /// From the SIGKILL until every victim was started again.
+    pub down_for: Duration,
+    /// The first leader seen after the restart, its term, and how long
+    /// after the SIGKILL.
+    pub leader_after: (NodeId, u64, Duration),
+    /// How long after the SIGKILL a node acknowledged a write (`None`: none
+    /// did before the victims caught up).
+    pub first_ack_after: Option<Duration>,
+    /// For a leader restart: bytes queued in the leader's store (not yet
+    /// written, or being written and synced) at the last look before the
+    /// kill, and how many fsyncs the slow disk had delayed by then.
+    pub leader_queue: Option<(u64, u64)>,
+    /// For a leader restart: the last log index of the nodes left up, right
+    /// after the kill (what reached the followers).
+    pub followers_last: Option<u64>,
+    /// The leader's applied index the victims had to reach.
+    pub caught_up_to: u64,
+    /// From the restart until every victim applied `caught_up_to`.
+    pub caught_up_in: Duration,
+}
+
+impl RestartReport {
+    /// For a leader restart: how many entries the followers held past the
+    /// restarted leader's log (entries it had sent but lost).
+    pub fn leader_lost(&self) -> Option<u64> {
+        let last = self.victims.first()?.last_at_start.unwrap_or(0);
+        Some(self.followers_last?.saturating_sub(last))
+    }
+
+    /// Whether the killed leader came back as the leader of its old term,
+    /// without a new term: openraft's leader restore, or a lost vote.
+    pub fn restored(&self) -> bool {
+        let (node, term, _) = self.leader_after;
+        (node, term) == self.leader_before && self.victims.iter().any(|v| v.node == node)
+    }
+}
+
 /// What the rounds reported.
 #[derive(Debug, Default)]
 pub struct FaultsRun {
@@ -208,6 +293,8 @@ pub struct FaultsRun {
     pub kills: Vec<KillReport>,
     /// Nodes paused or slowed.
     pub stalls: Vec<StallReport>,
+    /// Nodes killed together and restarted at once.
+    pub restarts: Vec<RestartReport>,
 }
 
 /// A node just taken down, and what was measured then.
@@ -248,7 +335,10 @@ impl Faults<'_> {
             self.cluster.ensure_none_exited()?;
             match round.kind {
                 FaultKind::Pause | FaultKind::SlowDisk => run.stalls.push(self.stall_round(i, round).await?),
-                _ => {
+                FaultKind::PowerLossAll | FaultKind::PowerLossMajority | FaultKind::LeaderRestart => {
+                    run.restarts.push(self.restart_round(i, round).await?)
+                }
+                FaultKind::Kill | FaultKind::PowerLoss | FaultKind::FullDisk => {
                     let kill = self.strike(i, round).await?;
                     let leader_purged = self.await_purge(i, kill.victim_last).await?;
                     run.kills.push(self.restart_victim(kill, leader_purged).await?);
@@ -307,8 +397,7 @@ impl Faults<'_> {
             self.cluster.kill(victim)?;
             self.load.set_gate(self.points().gate_before(i + 1));
         }
-        let on_layer = self.options.nemesis.contains(&FaultKind::PowerLoss);
-        let dropped = if on_layer { Unsynced::read(&self.cluster.dir(victim)) } else { None };
+        let dropped = self.dropped(victim);
         let victim_last = self.victim_last(victim_metrics, acked_before, leader).await?;
         let mut new_leader = None;
         if was_leader {
@@ -384,6 +473,114 @@ impl Faults<'_> {
             caught_up_in,
             caught_up_to,
         })
+    }
+
+    /// Kills several nodes together and restarts them at once: every node
+    /// or a majority on the power-loss layer (a correlated power cut), or
+    /// the leader with entries queued in its store (a quick restart, within
+    /// the election timeout). Then waits for a leader, a write, and for
+    /// every victim to catch up.
+    async fn restart_round(&mut self, i: u64, round: Round) -> anyhow::Result<RestartReport> {
+        let up = self.cluster.up();
+        let (leader, m) = self.api.leader(&up, self.deadline).await?;
+        let leader_before = (leader, m.current_term);
+        let followers: Vec<NodeId> = up.iter().copied().filter(|&id| id != leader).collect();
+        let mut victims = match round.kind {
+            FaultKind::PowerLossAll => up.clone(),
+            FaultKind::PowerLossMajority => {
+                // The leader and `len / 2` followers, from a seeded start.
+                let from = (round.draw % followers.len().max(1) as u64) as usize;
+                let mut v: Vec<NodeId> = followers.iter().cycle().skip(from).take(up.len() / 2).copied().collect();
+                v.push(leader);
+                v
+            }
+            _ => vec![leader],
+        };
+        victims.sort_unstable();
+        let restart = round.kind == FaultKind::LeaderRestart;
+        let slow = if restart { LEADER_LAG } else { CUT_WINDOW };
+        for &v in &victims {
+            self.set_faults(v, FaultSettings { slow: Some(slow), ..FaultSettings::default() }).await?;
+        }
+        self.load.set_gate(self.points().gate_before(i + 1));
+        let leader_queue = if restart {
+            Some(self.await_queued(leader).await)
+        } else {
+            for &v in &victims {
+                self.await_unsynced(v).await;
+            }
+            None
+        };
+        let at_acked = self.load.acked();
+        let killed_at = Instant::now();
+        self.cluster.kill_together(&victims)?;
+        self.load.start_outage(killed_at);
+        let dropped: Vec<Option<Unsynced>> = victims.iter().map(|&v| self.dropped(v)).collect();
+        let mut followers_last = None;
+        if restart {
+            for &id in up.iter().filter(|id| !victims.contains(id)) {
+                let last = self.api.metrics(id).await?.last_log_index;
+                followers_last = followers_last.max(last);
+            }
+        }
+        for &v in &victims {
+            self.cluster.start(v)?;
+        }
+        let down_for = killed_at.elapsed();
+        let (l, lm) = self.api.leader(&up, self.deadline).await?;
+        let leader_after = (l, lm.current_term, killed_at.elapsed());
+        let caught_up_to = lm.last_applied.map(|l| l.index).unwrap_or(0);
+        let mut caught_up_in = Duration::ZERO;
+        let mut out = Vec::new();
+        for (&node, dropped) in victims.iter().zip(dropped) {
+            caught_up_in = caught_up_in.max(self.api.wait_applied(node, caught_up_to, self.deadline).await?);
+            let stats: Value = self.api.get(node, "/stats").await?;
+            let last_at_start = stats["log"]["last_index_at_start"].as_u64();
+            out.push(Victim { node, was_leader: node == leader, dropped, last_at_start });
+        }
+        Ok(RestartReport {
+            kind: round.kind,
+            victims: out,
+            leader_before,
+            at_acked,
+            down_for,
+            leader_after,
+            first_ack_after: self.load.end_recovery(),
+            leader_queue,
+            followers_last,
+            caught_up_to,
+            caught_up_in,
+        })
+    }
+
+    /// What node `id`'s power cut dropped, if it runs on the power-loss
+    /// layer.
+    fn dropped(&self, id: NodeId) -> Option<Unsynced> {
+        if self.options.power_loss_layer() { Unsynced::read(&self.cluster.dir(id)) } else { None }
+    }
+
+    /// Waits (a few seconds at most) until the leader `id`'s slowed fsyncs
+    /// hold entries back: at least two fsyncs were delayed, and between two
+    /// looks its store's queue grew while no new fsync began, so entries
+    /// appended (and sent to the followers) wait behind a running fsync,
+    /// not yet written. Returns the queued bytes and delayed fsyncs at the
+    /// last look.
+    async fn await_queued(&self, id: NodeId) -> (u64, u64) {
+        let until = Instant::now() + Duration::from_secs(3);
+        let mut last = (0, 0);
+        while Instant::now() < until {
+            if let Ok(stats) = self.api.get::<Value>(id, "/stats").await {
+                let queued = stats["log"]["queued_bytes"].as_u64().unwrap_or(0);
+                let seen = (queued, stats["faults"]["fsyncs_delayed"].as_u64().unwrap_or(0));
+                let grew = last.0 > 0 && seen.0 > last.0 && seen.1 == last.1;
+                last = seen;
+                if grew && seen.1 >= 2 {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        last
     }
 
     async fn set_faults(&self, node: NodeId, settings: FaultSettings) -> anyhow::Result<()> {

@@ -36,9 +36,9 @@ pub fn latency_histogram() -> anyhow::Result<Histogram<u64>> {
 }
 
 /// A leader kill being recovered from: the first write acknowledged by
-/// another node ends it.
+/// another node (by any node if `killed` is `None`) ends it.
 struct Recovery {
-    killed: NodeId,
+    killed: Option<NodeId>,
     at: Instant,
     first_ack: Option<Duration>,
 }
@@ -156,11 +156,22 @@ impl Load {
     /// Starts timing how long after killing leader `killed` (at `at`)
     /// another node acknowledges a write.
     pub fn start_recovery(&self, killed: NodeId, at: Instant) {
+        self.start_timing(Some(killed), at);
+    }
+
+    /// Starts timing how long after an outage that began `at` (every node
+    /// down, or a node restarted at once) any node acknowledges a write.
+    pub fn start_outage(&self, at: Instant) {
+        self.start_timing(None, at);
+    }
+
+    fn start_timing(&self, killed: Option<NodeId>, at: Instant) {
         *self.recovery.lock().unwrap_or_else(|p| p.into_inner()) = Some(Recovery { killed, at, first_ack: None });
     }
 
-    /// Ends the timing begun by [`Load::start_recovery`]: how long until
-    /// another node acknowledged a write, if one did.
+    /// Ends the timing begun by [`Load::start_recovery`] or
+    /// [`Load::start_outage`]: how long until a node acknowledged a write,
+    /// if one did.
     pub fn end_recovery(&self) -> Option<Duration> {
         self.recovery.lock().unwrap_or_else(|p| p.into_inner()).take().and_then(|r| r.first_ack)
     }
@@ -177,7 +188,7 @@ impl Load {
         let mut r = self.recovery.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(r) = r.as_mut()
             && r.first_ack.is_none()
-            && node != r.killed
+            && r.killed != Some(node)
         {
             r.first_ack = Some(r.at.elapsed());
         }

@@ -15,6 +15,16 @@
 //!   acknowledged write back from every node and prints a summary. It exits
 //!   non-zero if any acknowledged write is missing or wrong.
 //!
+//! `--nemesis` picks other faults (`faults.rs`): a power cut of one node, of
+//! every node or of a majority at once (the nodes' logs on the power-loss
+//! layer of `faultfs.rs`), a slow or a full disk, a paused leader, and a
+//! leader SIGKILLed with entries queued in its store and restarted at once
+//! (`leader-restart`; with `--leader-restore`, openraft's leader restore on,
+//! that run must fail). `--registers` adds a history of overwrites and
+//! linearizable reads, checked for linearizability; every run also compares
+//! what each node applied (divergence check) and fails if two nodes led one
+//! term.
+//!
 //! `cargo run --release --example kv_cluster -- --help` lists the flags.
 //! `tests/kv_cluster.rs` compiles these same modules into a test binary that
 //! runs a small version of the scenario.

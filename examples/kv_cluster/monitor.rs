@@ -1,6 +1,7 @@
-//! A background poll of who leads, for the report's election line. Apart
-//! from the faults because it watches the whole run, whatever faults it has,
-//! and from the checks because it must run during the load, not after it.
+//! A background poll of who leads, for the report's election line, and a
+//! watch for a node whose Raft stopped. Apart from the faults because they
+//! watch the whole run, whatever faults it has, and from the checks because
+//! they must run during the load, not after it.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use openraft::ServerState;
+use openraft::error::Fatal;
 use tokio::task::JoinHandle;
 
 use crate::api::Api;
@@ -47,5 +49,23 @@ async fn poll(api: Api, ids: Vec<NodeId>, leaders: Arc<Mutex<BTreeSet<(u64, Node
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Polls every node of `ids` every 200 ms and returns once one says its Raft
+/// core task panicked (its metrics' running state is `Fatal::Panicked`),
+/// saying which. Nodes that do not answer are skipped: they are down, which
+/// the faults and the checks handle; so is a storage error, on which a node
+/// exits by itself (a full disk).
+pub async fn raft_failure(api: &Api, ids: Vec<NodeId>) -> String {
+    loop {
+        for &id in &ids {
+            if let Ok(m) = api.metrics(id).await
+                && let Err(fatal @ Fatal::Panicked) = m.running_state
+            {
+                return format!("node {id}'s Raft failed: {fatal} (see its log)");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

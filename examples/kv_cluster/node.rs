@@ -6,7 +6,7 @@
 //! | `POST /write` `{"key","value"}` | replicate a write; answered after it is committed and applied |
 //! | `GET /read/{key}` | linearizable read (ReadIndex through this node, which must be the leader) |
 //! | `GET /local/{key}` | this node's own state machine, with its last applied index |
-//! | `GET /metrics` | openraft's `RaftMetrics` as JSON |
+//! | `GET /metrics` | openraft's `RaftMetrics` as JSON (its running state an error once the Raft core task stopped) |
 //! | `GET /applied` | every entry this node process applied (log id, payload CRC) and a CRC of its state, for the divergence check |
 //! | `GET /stats` | snapshot counters, chunklog statistics and disk-fault counters of this node |
 //! | `POST /fault` `{"slow","budget_bytes"}` | switch this node's disk faults (slow fsyncs, a full disk) on or off |
@@ -25,6 +25,9 @@
 //! `--power-loss` the layer that keeps unsynced writes in memory, so a
 //! SIGKILL is a power cut. A node whose log store fails (a full disk)
 //! exits with status 3 and says why, rather than serve without a log.
+//! `--leader-restore` turns openraft's `enable_leader_restore` on (off
+//! otherwise, as chunklog needs), for the driver's `leader-restart` fault to
+//! show what goes wrong then.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -41,7 +44,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use openraft::async_runtime::watch::WatchReceiver;
-use openraft::error::{ClientWriteError, ForwardToLeader, RaftError};
+use openraft::error::{ClientWriteError, Fatal, ForwardToLeader, RaftError};
 use openraft::raft::{AppendEntriesRequest, VoteRequest};
 use openraft::{BasicNode, ReadPolicy, SnapshotPolicy, TryAsRef};
 use serde::{Deserialize, Serialize};
@@ -85,6 +88,11 @@ pub struct Options {
     /// Seed of the disk-fault layer's random fsync delays.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Turn openraft's `enable_leader_restore` on: a restarted leader
+    /// resumes leading its old term without an election (unsafe with
+    /// chunklog; for showing the divergence).
+    #[arg(long)]
+    pub leader_restore: bool,
 }
 
 /// Exit status of a node that stopped because its log store failed.
@@ -93,8 +101,9 @@ pub const EXIT_STORE_FAILED: i32 = 3;
 /// The openraft configuration of a node that snapshots every
 /// `snapshot_every` entries. It keeps `snapshot_every / 5` entries of the log
 /// below the snapshot and purges the rest, so a node that fell further behind
-/// catches up by snapshot.
-pub fn raft_config(snapshot_every: u64) -> anyhow::Result<openraft::Config> {
+/// catches up by snapshot. `leader_restore` switches openraft's
+/// `enable_leader_restore` on (only to show what goes wrong then).
+pub fn raft_config(snapshot_every: u64, leader_restore: bool) -> anyhow::Result<openraft::Config> {
     let config = openraft::Config {
         cluster_name: "chunklog-kv".to_string(),
         heartbeat_interval: HEARTBEAT_MS,
@@ -113,8 +122,10 @@ pub fn raft_config(snapshot_every: u64) -> anyhow::Result<openraft::Config> {
         // included), a leader killed with entries still queued can come back
         // as leader of the same term and reuse log ids it already sent to a
         // follower, so two nodes would hold different entries under one id.
-        // See "Using it with openraft" in the README.
-        enable_leader_restore: Some(false),
+        // See "Using it with openraft" in the README. `--leader-restore`
+        // turns it on, for the driver's `leader-restart` fault to show the
+        // divergence.
+        enable_leader_restore: Some(leader_restore),
         ..Default::default()
     };
     Ok(config.validate()?)
@@ -127,8 +138,15 @@ struct App {
     raft: Raft,
     sm: StateMachineStore,
     log: chunklog::ChunkLog,
+    /// The log's last index when this process opened it.
+    log_last_at_start: Option<u64>,
     faults: DiskFaults,
+    core_failure: CoreFailure,
 }
+
+/// Why the Raft core task stopped, once it has (see
+/// [`spawn_core_watchdog`]).
+type CoreFailure = Arc<std::sync::OnceLock<Fatal<TypeConfig>>>;
 
 type AppState = State<Arc<App>>;
 
@@ -179,7 +197,7 @@ impl ApiError {
 /// Runs a node until it is killed, interrupted, or its parent (the driver)
 /// goes away.
 pub async fn run(opts: Options) -> anyhow::Result<()> {
-    let Options { id, addr, dir, snapshot_every, power_loss, seed } = opts;
+    let Options { id, addr, dir, snapshot_every, power_loss, seed, leader_restore } = opts;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(std::io::stderr).init();
@@ -197,12 +215,21 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let log_store = chunklog::LogStore::<TypeConfig>::from_engine(engine).context("opening the raft log")?;
     // For statistics; a non-owning handle does not keep the store open.
     let log = log_store.engine().non_owning();
+    let log_last_at_start = log.stats().last_index;
     let sm = StateMachineStore::open(&dir).context("opening the state machine")?;
-    let raft =
-        Raft::new(id, Arc::new(raft_config(snapshot_every)?), NetworkFactory::new(id)?, log_store, sm.clone()).await?;
+    let raft = Raft::new(
+        id,
+        Arc::new(raft_config(snapshot_every, leader_restore)?),
+        NetworkFactory::new(id)?,
+        log_store,
+        sm.clone(),
+    )
+    .await?;
 
     spawn_store_watchdog(id, raft.clone(), log.clone());
-    let app = Arc::new(App { id, addr, raft: raft.clone(), sm, log, faults });
+    let core_failure = CoreFailure::default();
+    spawn_core_watchdog(id, raft.clone(), core_failure.clone());
+    let app = Arc::new(App { id, addr, raft: raft.clone(), sm, log, log_last_at_start, faults, core_failure });
     let router = axum::Router::new()
         .route("/write", post(write))
         .route("/read/{key}", get(read))
@@ -277,6 +304,26 @@ fn spawn_store_watchdog(id: NodeId, raft: Raft, log: chunklog::ChunkLog) {
     });
 }
 
+/// Records why the Raft core task stopped, once it has. openraft's metrics
+/// still say the node runs after its core task panicked (one of openraft's
+/// own assertions: it happens when a restored leader re-issues log ids), so
+/// the watchdog asks the core every 200 ms; once it cannot answer,
+/// `/metrics` reports the failure as the node's running state, and the
+/// driver fails the run at once instead of waiting for a node that no
+/// longer applies anything.
+fn spawn_core_watchdog(id: NodeId, raft: Raft, failure: CoreFailure) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if let Err(fatal) = raft.with_raft_state(|_| ()).await {
+                eprintln!("node {id}: its Raft core stopped: {fatal}");
+                let _ = failure.set(fatal);
+                return;
+            }
+        }
+    });
+}
+
 async fn write(State(app): AppState, Json(req): Json<Request>) -> Result<Json<serde_json::Value>, ApiError> {
     let resp = app.raft.client_write(req).await.map_err(|e| match e {
         // Proposed, then discarded on a leader change: it may still commit,
@@ -303,7 +350,11 @@ async fn local(State(app): AppState, Path(key): Path<String>) -> Json<serde_json
 }
 
 async fn metrics(State(app): AppState) -> Json<openraft::RaftMetrics<TypeConfig>> {
-    Json(app.raft.metrics().borrow_watched().clone())
+    let mut m = app.raft.metrics().borrow_watched().clone();
+    if let Some(fatal) = app.core_failure.get() {
+        m.running_state = Err(fatal.clone());
+    }
+    Json(m)
 }
 
 async fn applied(State(app): AppState) -> Json<Applied> {
@@ -330,6 +381,8 @@ async fn stats(State(app): AppState) -> Json<serde_json::Value> {
             "last_index": s.last_index,
             "fsyncs": s.fsyncs,
             "bytes_written": s.bytes_written,
+            "queued_bytes": s.queued_bytes,
+            "last_index_at_start": app.log_last_at_start,
         },
         "faults": app.faults.counters(),
     }))

@@ -36,9 +36,20 @@ pub struct Options {
     /// node's log on the power-loss layer; one SIGKILL = power cut of the
     /// leader), `slow-disk` (fsyncs delayed 5-50 ms, every 8th stalls 2 s),
     /// `full-disk` (ENOSPC: the node stops, is restarted with space given
-    /// back), `pause` (SIGSTOP the leader past the election timeout).
+    /// back), `pause` (SIGSTOP the leader past the election timeout),
+    /// `power-loss-all` / `power-loss-majority` (a power cut of every node,
+    /// or of the leader and enough followers to make a majority, at once;
+    /// all restarted at once), `leader-restart` (SIGKILL the leader while
+    /// its slowed fsyncs leave appended entries queued in its store, and
+    /// restart it at once, within the election timeout).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "kill")]
     pub nemesis: Vec<FaultKind>,
+    /// Run the nodes with openraft's `enable_leader_restore` on (off by
+    /// default): a restarted leader resumes leading its old term. With
+    /// `leader-restart` this makes nodes diverge, which the checks must
+    /// report; for showing that, not for use.
+    #[arg(long)]
+    pub leader_restore: bool,
     /// Run the nemesis list this many times (a longer soak).
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
@@ -69,6 +80,14 @@ pub enum FaultKind {
     FullDisk,
     /// SIGSTOP the leader for longer than the election timeout, then SIGCONT.
     Pause,
+    /// Cut the power of every node at once, restart them all.
+    PowerLossAll,
+    /// Cut the power of the leader and of followers up to a majority at
+    /// once, restart them.
+    PowerLossMajority,
+    /// SIGKILL the leader with entries queued in its store, restart it at
+    /// once.
+    LeaderRestart,
 }
 
 impl FaultKind {
@@ -80,7 +99,23 @@ impl FaultKind {
             FaultKind::SlowDisk => "slow-disk",
             FaultKind::FullDisk => "full-disk",
             FaultKind::Pause => "pause",
+            FaultKind::PowerLossAll => "power-loss-all",
+            FaultKind::PowerLossMajority => "power-loss-majority",
+            FaultKind::LeaderRestart => "leader-restart",
         }
+    }
+
+    /// Whether the nodes' logs must run on the power-loss layer for it.
+    pub fn power_loss(self) -> bool {
+        matches!(self, FaultKind::PowerLoss | FaultKind::PowerLossAll | FaultKind::PowerLossMajority)
+    }
+}
+
+impl Options {
+    /// Whether the nodes' logs run on the power-loss layer: when a fault of
+    /// the nemesis list needs it.
+    pub fn power_loss_layer(&self) -> bool {
+        self.nemesis.iter().any(|k| k.power_loss())
     }
 }
 
@@ -96,6 +131,7 @@ impl Default for Options {
             timeout_secs: 120,
             keep: false,
             nemesis: vec![FaultKind::Kill],
+            leader_restore: false,
             repeat: 1,
             seed: 1,
             registers: 0,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::checks::{Divergence, NodeCheck};
-use crate::faults::{KillReport, StallReport};
+use crate::faults::{KillReport, RestartReport, StallReport};
 use crate::linearizability::Verdict;
 use crate::options::FaultKind;
 use crate::options::Options;
@@ -38,6 +38,9 @@ pub struct Report {
     pub kills: Vec<KillReport>,
     /// The nodes paused or slowed while they stayed up.
     pub stalls: Vec<StallReport>,
+    /// The nodes killed together and restarted at once (correlated power
+    /// cuts, quick leader restarts).
+    pub restarts: Vec<RestartReport>,
     /// Leaders seen by the monitor: (term, node).
     pub leaders: BTreeSet<(u64, NodeId)>,
     /// The final term.
@@ -71,6 +74,18 @@ impl Report {
             && clean(&self.linearizable_check)
             && self.divergence.ok()
             && self.history.as_ref().is_none_or(Verdict::ok)
+            && self.terms_with_two_leaders().is_empty()
+    }
+
+    /// Terms in which the leader monitor saw two different nodes lead (Raft
+    /// allows one leader per term: a node that forgot its vote can make a
+    /// second).
+    pub fn terms_with_two_leaders(&self) -> Vec<u64> {
+        // Sorted by term, then node: two leaders of one term are neighbours.
+        let leaders: Vec<&(u64, NodeId)> = self.leaders.iter().collect();
+        let mut twice: Vec<u64> = leaders.windows(2).filter(|w| w[0].0 == w[1].0).map(|w| w[0].0).collect();
+        twice.dedup();
+        twice
     }
 
     /// The human-readable summary.
@@ -132,6 +147,11 @@ impl Report {
             fmt_node_stats(f, *id, v)?;
         }
         writeln!(f, "              (counts since each node's last start)")?;
+        for t in self.terms_with_two_leaders() {
+            let nodes: Vec<String> =
+                self.leaders.iter().filter(|(lt, _)| *lt == t).map(|(_, n)| format!("node {n}")).collect();
+            writeln!(f, "  check       election safety VIOLATED: {} led in the same term {t}", nodes.join(" and "))?;
+        }
         let (fl, fi) = self.final_leader;
         writeln!(f, "  converged   leader node {fl}, every node applied index {fi}")
     }
@@ -192,20 +212,28 @@ impl Report {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.fmt_load(f)?;
-        // Both kinds of round, in the order they struck.
-        let mut rounds: Vec<(u64, Result<&KillReport, &StallReport>)> =
-            self.kills.iter().map(|k| (k.killed_at_acked, Ok(k))).collect();
-        rounds.extend(self.stalls.iter().map(|s| (s.at_acked, Err(s))));
+        // Every kind of round, in the order they struck.
+        let mut rounds: Vec<(u64, Round)> = self.kills.iter().map(|k| (k.killed_at_acked, Round::Kill(k))).collect();
+        rounds.extend(self.stalls.iter().map(|s| (s.at_acked, Round::Stall(s))));
+        rounds.extend(self.restarts.iter().map(|r| (r.at_acked, Round::Restart(r))));
         rounds.sort_by_key(|(at, _)| *at);
         for (n, (_, r)) in rounds.into_iter().enumerate() {
             match r {
-                Ok(k) => fmt_kill(f, n + 1, k)?,
-                Err(s) => fmt_stall(f, n + 1, s)?,
+                Round::Kill(k) => fmt_kill(f, n + 1, k)?,
+                Round::Stall(s) => fmt_stall(f, n + 1, s)?,
+                Round::Restart(r) => fmt_restart(f, n + 1, r, self.options.leader_restore)?,
             }
         }
         self.fmt_cluster(f)?;
         self.fmt_checks(f)
     }
+}
+
+/// A round's report, whatever its kind.
+enum Round<'a> {
+    Kill(&'a KillReport),
+    Stall(&'a StallReport),
+    Restart(&'a RestartReport),
 }
 
 /// The register history's verdict: two lines, and a violating key's
@@ -272,6 +300,58 @@ fn fmt_kill(f: &mut fmt::Formatter<'_>, n: usize, k: &KillReport) -> fmt::Result
     };
     writeln!(f, "              restarted at {} acked writes; {purged}", k.restarted_at_acked)?;
     writeln!(f, "              {loaded}caught up to index {} in {} {how}", k.caught_up_to, ms(k.caught_up_in))
+}
+
+/// Restart round number `n` (a correlated power cut, a quick leader
+/// restart): the kill, what each node dropped or lost, the recovery.
+/// `leader_restore`: the nodes ran with openraft's leader restore on.
+fn fmt_restart(f: &mut fmt::Formatter<'_>, n: usize, r: &RestartReport, leader_restore: bool) -> fmt::Result {
+    let who = |v: &crate::faults::Victim| format!("node {}{}", v.node, if v.was_leader { " (leader)" } else { "" });
+    let nodes: Vec<String> = r.victims.iter().map(who).collect();
+    let what = match r.kind {
+        FaultKind::PowerLossAll => format!("power cut of every node at once ({})", nodes.join(", ")),
+        FaultKind::PowerLossMajority => format!("power cut of a majority at once ({})", nodes.join(", ")),
+        _ => format!("SIGKILL leader node {} (fsyncs slowed to 100-300 ms)", r.leader_before.0),
+    };
+    writeln!(f, "  fault {n:<5} {what} at {} acked writes, restarted after {}", r.at_acked, ms(r.down_for))?;
+    if let Some((bytes, fsyncs)) = r.leader_queue {
+        let followers = r.followers_last.map_or("nothing".to_string(), |l| format!("index {l}"));
+        let last =
+            r.victims.first().and_then(|v| v.last_at_start).map_or("empty".to_string(), |l| format!("index {l}"));
+        writeln!(
+            f,
+            "              {bytes} bytes queued in its store after {fsyncs} slowed fsyncs; the followers' log reached {followers}, its own log restarted at {last} ({} entries behind)",
+            r.leader_lost().unwrap_or(0)
+        )?;
+    }
+    for v in &r.victims {
+        if let Some(d) = v.dropped {
+            writeln!(
+                f,
+                "              {}: the cut dropped {} unsynced bytes and {} unsynced file names",
+                who(v),
+                d.bytes,
+                d.names
+            )?;
+        }
+    }
+    let (l, term, after) = r.leader_after;
+    let (before, before_term) = r.leader_before;
+    let how = if r.restored() {
+        let why = if leader_restore { "openraft leader restore" } else { "no new term: its vote did not survive" };
+        format!("leads again in term {term}, the term it led before ({why})")
+    } else if term == before_term {
+        format!("leads in term {term}, the term node {before} led before")
+    } else {
+        format!("was elected in term {term} (node {before} led term {before_term})")
+    };
+    write!(f, "              after {} node {l} {how}", ms(after))?;
+    if let Some(d) = r.first_ack_after {
+        write!(f, "; first write acknowledged after {}", ms(d))?;
+    }
+    writeln!(f)?;
+    let s = if r.victims.len() == 1 { "" } else { "s" };
+    writeln!(f, "              restarted node{s} caught up to index {} in {}", r.caught_up_to, ms(r.caught_up_in))
 }
 
 /// Stall number `n` (a pause or a slow disk): two lines.
