@@ -49,6 +49,10 @@ pub(crate) struct FlushCtx {
     /// The queue's byte limit (`flush_queue_max_bytes`): room waiters fire
     /// once it is below.
     pub queue_max_bytes: usize,
+    /// Woken once a flush made a new chunk durable or requested deletions,
+    /// so space reclamation judges the sizes on disk, not those before the
+    /// flush (`None`: reclamation is off).
+    pub reclaim: Option<Arc<super::reclaim::Signal>>,
 }
 
 struct Batch {
@@ -115,6 +119,11 @@ pub(crate) fn run(ctx: FlushCtx, mut tail: TailFile, lock: DirLock) {
                 // was acknowledged sees the deletion in `purges_pending`.
                 if let Some(below) = batch.purge_below {
                     purger.delete_below(below.min(tail.id));
+                }
+                if let Some(r) = &ctx.reclaim
+                    && (!created.is_empty() || batch.purge_below.is_some())
+                {
+                    r.wake();
                 }
                 for cb in batch.callbacks.into_iter().chain(room) {
                     fire(cb, Ok(()));

@@ -62,7 +62,7 @@ pub(crate) struct Core {
     pub table: Arc<ChunkTable>,
     pub stats: Arc<Counters>,
     /// Wakes and stops the space reclamation thread.
-    pub reclaim: reclaim::Signal,
+    pub reclaim: Arc<reclaim::Signal>,
 }
 
 /// Stops the flush thread when the last owning handle goes away, and
@@ -257,6 +257,7 @@ impl ChunkLog {
         let queue = Queue { purge_below, flush_seq: rec.next_seq, ..Queue::default() };
         let pipe = Arc::new(Pipe { queue: Mutex::new(queue), ..Pipe::default() });
         let table = Arc::new(ChunkTable::new(&dir, vfs.clone(), rec.chunks, config.open_chunks_max));
+        let reclaim_signal = Arc::new(reclaim::Signal::default());
         let ctx = FlushCtx {
             dir: dir.clone(),
             vfs,
@@ -265,15 +266,10 @@ impl ChunkLog {
             stats: stats.clone(),
             chunk_max_size: config.chunk_max_size,
             queue_max_bytes: config.flush_queue_max_bytes,
+            reclaim: (config.reclaim_percent > 0).then(|| reclaim_signal.clone()),
         };
-        let core = Arc::new(Core {
-            cfg: config,
-            shared: RwLock::new(shared),
-            pipe,
-            table,
-            stats,
-            reclaim: Default::default(),
-        });
+        let core =
+            Arc::new(Core { cfg: config, shared: RwLock::new(shared), pipe, table, stats, reclaim: reclaim_signal });
         let thread = std::thread::Builder::new()
             .name("chunklog-flush".into())
             .spawn(move || {
