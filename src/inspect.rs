@@ -356,3 +356,101 @@ pub fn repair(vfs: &dyn Vfs, dir: &Path, dry_run: bool) -> Result<Vec<RepairActi
     }
     Ok(rec.repairs.clone())
 }
+
+/// One group's live entries in one chunk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChunkShare {
+    /// Live entries of the group whose frame is in the chunk.
+    pub entries: u64,
+    /// Their frame bytes.
+    pub bytes: u64,
+}
+
+/// Where one group's live entries sit, as open would index them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GroupLayout {
+    /// The group's log state.
+    pub state: LogState,
+    /// Its live entries (between its purge point and its last index).
+    pub entries: u64,
+    /// Frame bytes of its live entries (what
+    /// [`Stats::live_bytes`](crate::Stats::live_bytes) counts).
+    pub bytes: u64,
+    /// Its live entries per chunk id (chunks without any are absent).
+    pub chunks: BTreeMap<u64, ChunkShare>,
+}
+
+/// Every group's live entries per chunk, from the replay open would make:
+/// what [`ChunkLog::pinning`](crate::ChunkLog::pinning) and
+/// [`Stats::live_bytes`](crate::Stats::live_bytes) would report right
+/// after open, worked out offline.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Layout {
+    /// Every group that exists, by id.
+    pub groups: BTreeMap<u64, GroupLayout>,
+    /// The chunk open would keep appending to (the newest, when it is not
+    /// sealed); `None` when open would start a new chunk.
+    pub open_chunk: Option<u64>,
+}
+
+impl Layout {
+    /// Frame bytes of every group's live entries.
+    pub fn live_bytes(&self) -> u64 {
+        self.groups.values().map(|g| g.bytes).sum()
+    }
+
+    /// Live entry bytes per chunk id, every group together (chunks
+    /// without a live entry are absent).
+    pub fn chunk_live_bytes(&self) -> BTreeMap<u64, u64> {
+        let mut live = BTreeMap::new();
+        for g in self.groups.values() {
+            for (&c, s) in &g.chunks {
+                *live.entry(c).or_default() += s.bytes;
+            }
+        }
+        live
+    }
+
+    /// The groups with live entries in the oldest chunk that holds any,
+    /// most bytes first, as [`ChunkLog::pinning`](crate::ChunkLog::pinning)
+    /// reports them after open: empty when only the open chunk holds
+    /// live entries.
+    pub fn pinning(&self) -> Vec<crate::Pin> {
+        let Some(&chunk) = self.chunk_live_bytes().keys().next() else { return Vec::new() };
+        if Some(chunk) == self.open_chunk {
+            return Vec::new();
+        }
+        let mut pins: Vec<crate::Pin> = self
+            .groups
+            .iter()
+            .filter_map(|(&group, g)| {
+                let s = g.chunks.get(&chunk)?;
+                Some(crate::Pin { group, chunk, entries: s.entries, bytes: s.bytes })
+            })
+            .collect();
+        pins.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.group.cmp(&b.group)));
+        pins
+    }
+}
+
+/// Replays `dir` as open would (without changing it, creating nothing)
+/// and returns where every group's live entries sit. Fails as open would
+/// on a directory it refuses.
+pub fn layout(vfs: &dyn Vfs, dir: &Path) -> Result<Layout> {
+    let rec = recovery::recover_dir(vfs, dir, None)?;
+    let groups = rec
+        .groups
+        .into_iter()
+        .map(|(id, grp)| {
+            let mut g = GroupLayout { entries: grp.state.entry_count(), state: grp.state, ..GroupLayout::default() };
+            grp.index.for_each(0, u64::MAX, |_, slot| {
+                let share = g.chunks.entry(slot.chunk).or_default();
+                share.entries += 1;
+                share.bytes += u64::from(slot.len);
+                g.bytes += u64::from(slot.len);
+            });
+            (id, g)
+        })
+        .collect();
+    Ok(Layout { groups, open_chunk: rec.tail.map(|t| t.id) })
+}
