@@ -67,7 +67,7 @@ pub struct Config {
     pub open_chunks_max: usize,
 
     /// Space reclamation, in percent: once the chunk files take more than
-    /// this percentage of the bytes of live entries, plus two chunks
+    /// this percentage of the bytes of live entries, plus one chunk
     /// (`chunk_max_size`), a background thread copies the live entries of
     /// the oldest chunk forward (see [`ChunkLog::copy_oldest_chunk`]) so
     /// that chunk can be deleted. A group that never purges (idle, or

@@ -6,7 +6,7 @@
 //! purges (idle, lagging, or whose application snapshots rarely) would
 //! keep its oldest chunk, and so every later one, on disk for ever. So,
 //! once the chunk files take more than `reclaim_percent` of the live entry
-//! bytes plus two chunks, a background thread takes the oldest chunk that
+//! bytes plus one chunk, a background thread takes the oldest chunk that
 //! holds a live entry and copies every live entry in it to the open chunk
 //! as entry-copy records, then asks for the chunks below the new oldest
 //! live chunk to be deleted.
@@ -144,7 +144,7 @@ impl ChunkLog {
             (sh.oldest_live_chunk(), sh.live_bytes)
         };
         let disk = self.core.table.bytes_from(oldest_live);
-        let allowed = live.saturating_mul(pct) / 100 + 2 * self.core.cfg.chunk_max_size;
+        let allowed = live.saturating_mul(pct) / 100 + self.core.cfg.chunk_max_size;
         disk > allowed
     }
 
