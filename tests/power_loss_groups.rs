@@ -24,7 +24,7 @@ use chunklog::inspect::{self, RepairAction};
 use chunklog::{ChunkLog, Config};
 use common::memfs::{Failure, FaultPlan, MemFs};
 use common::model::{GOp, Groups, Op, Rng, apply_g, check_rule_groups, entry_bytes, gen_gop, groups_of, submit_g};
-use common::scale;
+use common::{hold_flushes, scale};
 
 /// Ten groups: 0, small ids and ids that take every varint length.
 const IDS: [u64; 10] = [0, 1, 2, 3, 7, 1000, 1 << 21, 1 << 35, 1 << 56, u64::MAX];
@@ -52,8 +52,10 @@ fn next_op(rng: &mut Rng, m: &Groups, seq: u64) -> GOp {
 /// How the workload waits for durability.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Acks {
-    /// `sync` after every `k`-th operation: flush boundaries do not depend
-    /// on timing, so I/O step `n` is the same step in every run.
+    /// One flush of every `k` operations (the flush thread is held while
+    /// they are submitted), then `sync`: flush boundaries do not depend on
+    /// timing, so I/O step `n` is the same step in every run (but for the
+    /// purge thread's unlinks).
     SyncEvery(u64),
     /// A flush callback after random operations; the flush thread groups
     /// whatever is queued.
@@ -69,6 +71,8 @@ fn workload(fs: &MemFs, seed: u64, n: u64, acks: Acks) -> (Vec<GOp>, usize) {
     let mut m = Groups::new();
     let mut ops = Vec::new();
     let acked = Arc::new(AtomicUsize::new(0));
+    let gated = matches!(acks, Acks::SyncEvery(_));
+    let mut gate = gated.then(|| hold_flushes(&log));
     for seq in 0..n {
         let op = next_op(&mut rng, &m, seq);
         if submit_g(&log, &op).is_err() {
@@ -79,10 +83,12 @@ fn workload(fs: &MemFs, seed: u64, n: u64, acks: Acks) -> (Vec<GOp>, usize) {
         let upto = ops.len();
         match acks {
             Acks::SyncEvery(k) if seq % k == k - 1 => {
+                drop(gate.take());
                 if log.sync().is_err() {
                     break;
                 }
                 acked.fetch_max(upto, Ordering::SeqCst);
+                gate = Some(hold_flushes(&log));
             }
             Acks::Callbacks if rng.below(4) == 0 => {
                 let acked = acked.clone();
@@ -95,6 +101,7 @@ fn workload(fs: &MemFs, seed: u64, n: u64, acks: Acks) -> (Vec<GOp>, usize) {
             _ => {}
         }
     }
+    drop(gate);
     drop(log); // joins the flush thread: every callback has fired
     let acked = acked.load(Ordering::SeqCst);
     (ops, acked)
@@ -181,7 +188,7 @@ fn out_of_order_pages_at_every_io_step_of_a_multi_group_workload() {
     assert!(groups.len() >= 8, "{} groups", groups.len());
     assert!(dry_ops.iter().any(|(_, op)| *op == Op::RemoveGroup), "the workload removes groups");
     let total = dry.ops();
-    let variants = 4 * scale();
+    let variants = 6 * scale();
     let mut t = Tally::default();
     for step in 0..=total {
         for variant in 0..variants {
