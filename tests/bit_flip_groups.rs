@@ -55,11 +55,14 @@ fn build(dir: &Path) -> Built {
         apply_g(&mut m, &op);
         models.push(m.clone());
         until_sync -= 1;
-        if until_sync == 0 {
+        // The last flush holds four records, so that damage inside it
+        // (not in its first record) is cut from where it began.
+        let last_four = seq + 5 == NOPS;
+        if until_sync == 0 || last_four {
             // Everything since the gate closed goes into one flush.
             drop(gate.take());
             log.sync().unwrap();
-            until_sync = 1 + rng.below(4);
+            until_sync = if last_four { 4 } else { 1 + rng.below(4) };
             gate = Some(hold_flushes(&log));
         }
     }
