@@ -544,6 +544,14 @@ impl<'a> Replayer<'a> {
             at = v + len;
         }
         let Some(f) = flush else { return Ok(None) };
+        // A damaged frame whose own header is intact names the flush that
+        // wrote it. If that is not F, the damage is in a flush synced
+        // before F was written: not what a power cut during F leaves.
+        let codec = r.codec;
+        let hdr = r.bytes(off, codec.frame_header_len())?;
+        if format::decode_frame_header(codec, hdr).is_ok_and(|h| h.seq != f) {
+            return Ok(None);
+        }
         // Flushes number on by one, and each writes its records into the
         // newest chunk right after the previous flush's: the damage is F's
         // if F is the flush of the records before it, or the next one.
