@@ -629,9 +629,14 @@ impl<'a> Replayer<'a> {
             return Err(Error::corruption(&path, 0, why));
         }
         // The longest checkpoint either format would write for the state
-        // so far.
+        // so far (format 1 only for a store of group 0 alone: no format-1
+        // build wrote any other).
         let mut max = 0;
+        let only_group_0 = self.rp.groups.keys().all(|&g| g == 0);
         for codec in [Codec::V1, Codec::v2(0)] {
+            if codec.version == 1 && !only_group_0 {
+                continue;
+            }
             let mut head = Vec::new();
             let groups = self.rp.groups.iter().map(|(&g, grp)| (g, &grp.state));
             format::encode_checkpoint(&mut head, Stamp { codec, seq: 0 }, groups);
