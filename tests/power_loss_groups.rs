@@ -234,33 +234,41 @@ fn seeded_out_of_order_power_cuts_with_flush_callbacks() {
 #[test]
 fn process_crash_at_every_io_step_then_out_of_order_power_cut() {
     let acks = Acks::SyncEvery(4);
-    let dry = MemFs::without_fallocate();
-    workload(&dry, 11, 80, acks);
-    let total = dry.ops();
     let mut t = Tally::default();
-    for step in 0..=total {
-        let fs = MemFs::without_fallocate();
-        fs.set_plan(Some(FaultPlan { only: None, nth: step, failure: Failure::Crash, sticky: true }));
-        let (ops, acked) = workload(&fs, 11, 80, acks);
-        let what = format!("process crash at I/O step {step}");
-        let restarted = fs.process_crash_image();
-        classify(&restarted, &mut t);
-        let log = ChunkLog::open_with_vfs(cfg(), Arc::new(restarted.clone()))
-            .unwrap_or_else(|e| panic!("{what}: reopen after the process crash failed: {e}"));
-        let reported = groups_of(&log);
-        check_rule_groups(&reported, &Groups::new(), &ops, acked).unwrap_or_else(|e| panic!("{what}: {e}"));
-        t.acked_ops += acked as u64;
-        log.sync().unwrap_or_else(|e| panic!("{what}: {e}"));
-        common::eventually("leftover purge done", || log.stats().purges_pending == 0);
-        restarted.set_plan(Some(FaultPlan { only: None, nth: 0, failure: Failure::Crash, sticky: true }));
-        drop(log);
-        for variant in 0..2 {
-            let image = restarted.crash_image_out_of_order(&mut Rng(step * 10 + variant));
-            let log = ChunkLog::open_with_vfs(cfg(), Arc::new(image.clone())).unwrap_or_else(|e| {
-                panic!("{what}, variant {variant}: reopen after the power cut failed: {e}\nfiles: {:?}", names(&image))
-            });
-            assert_eq!(groups_of(&log), reported, "{what}, variant {variant}: the power cut took back reported state");
+    let mut crashes = 0;
+    for seed in 11..11 + scale() {
+        let dry = MemFs::without_fallocate();
+        workload(&dry, seed, 80, acks);
+        for step in 0..=dry.ops() {
+            crash_restart_cut(seed, step, acks, &mut t);
+            crashes += 1;
         }
     }
-    println!("{total} process crashes, each followed by 2 out-of-order power cuts: {t:?}");
+    println!("{crashes} process crashes, each followed by 2 out-of-order power cuts: {t:?}");
+}
+
+/// One process crash at `step`, the restart, and two power cuts after it.
+fn crash_restart_cut(seed: u64, step: u64, acks: Acks, t: &mut Tally) {
+    let fs = MemFs::without_fallocate();
+    fs.set_plan(Some(FaultPlan { only: None, nth: step, failure: Failure::Crash, sticky: true }));
+    let (ops, acked) = workload(&fs, seed, 80, acks);
+    let what = format!("seed {seed}, process crash at I/O step {step}");
+    let restarted = fs.process_crash_image();
+    classify(&restarted, t);
+    let log = ChunkLog::open_with_vfs(cfg(), Arc::new(restarted.clone()))
+        .unwrap_or_else(|e| panic!("{what}: reopen after the process crash failed: {e}"));
+    let reported = groups_of(&log);
+    check_rule_groups(&reported, &Groups::new(), &ops, acked).unwrap_or_else(|e| panic!("{what}: {e}"));
+    t.acked_ops += acked as u64;
+    log.sync().unwrap_or_else(|e| panic!("{what}: {e}"));
+    common::eventually("leftover purge done", || log.stats().purges_pending == 0);
+    restarted.set_plan(Some(FaultPlan { only: None, nth: 0, failure: Failure::Crash, sticky: true }));
+    drop(log);
+    for variant in 0..2 {
+        let image = restarted.crash_image_out_of_order(&mut Rng(step * 10 + variant));
+        let log = ChunkLog::open_with_vfs(cfg(), Arc::new(image.clone())).unwrap_or_else(|e| {
+            panic!("{what}, variant {variant}: reopen after the power cut failed: {e}\nfiles: {:?}", names(&image))
+        });
+        assert_eq!(groups_of(&log), reported, "{what}, variant {variant}: the power cut took back reported state");
+    }
 }
