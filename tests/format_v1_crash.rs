@@ -4,7 +4,8 @@
 //! needs it); new writes seal its format-1 chunk with a format-1 footer
 //! and go on in format-2 chunks, in several groups. A power cut at every
 //! I/O step of that (open included), with unsynced writes kept, dropped
-//! or torn, or landing page by page out of order, must leave a directory
+//! or torn, or landing page by page out of order (three images a step),
+//! must leave a directory
 //! that opens, serves every format-1 entry and state, and meets the
 //! nothing-lost rule for every group.
 
@@ -125,12 +126,14 @@ fn sweep(name: &str) -> (u64, u64) {
     assert!(old >= 1 && new >= 2, "{name}: {old} format-1 and {new} format-2 chunks after the writes");
     let mut cases = 0;
     for step in 0..=total {
-        for variant in 0..4u64 {
-            let fs = load(name, variant % 2 == 0);
+        // One image with unsynced writes kept, dropped or torn, two with
+        // pages landing out of order; with and without fallocate in turn.
+        for variant in 0..3u64 {
+            let fs = load(name, (step + variant) % 2 == 0);
             fs.set_plan(Some(FaultPlan { only: None, nth: step, failure: Failure::Crash, sticky: true }));
             let (submitted, acked) = workload(&fs, &ops);
             let mut rng = Rng(step * 8 + variant);
-            let image = if variant < 2 { fs.crash_image(&mut rng) } else { fs.crash_image_out_of_order(&mut rng) };
+            let image = if variant == 0 { fs.crash_image(&mut rng) } else { fs.crash_image_out_of_order(&mut rng) };
             let what = format!("{name}: crash at I/O step {step} of {total}, variant {variant}");
             let log = ChunkLog::open_with_vfs(cfg(), Arc::new(image))
                 .unwrap_or_else(|e| panic!("{what}: reopen after the crash failed: {e}"));
