@@ -159,8 +159,18 @@ impl Replay {
             }
             return Ok(());
         }
+        if let Op::Entry(i) = op {
+            // The index may hold copies of older entries with gaps that
+            // later copies fill (their chunk was deleted): an entry past
+            // the end leaves holes, it does not restart the index.
+            apply::check(st, &Change::Entry { index: i, slot }).map_err(|r| r.to_string())?;
+            let _ = st.apply_entry(i);
+            if !index.place(i, slot, &mut self.holes_left) {
+                return Err(format!("entry {i} leaves more gaps than the chunks could fill"));
+            }
+            return Ok(());
+        }
         let change = match op {
-            Op::Entry(index) => Change::Entry { index, slot },
             Op::Vote(v) => Change::Vote(v),
             Op::Committed(c) => Change::Committed(c),
             Op::UserMeta(m) => Change::UserMeta(m),
@@ -168,7 +178,7 @@ impl Replay {
             Op::Purge(index, meta) => Change::Purge { index, meta },
             Op::Checkpoint(_) => return Err("checkpoint record in the middle of a chunk".into()),
             Op::Footer => return Err("footer record in the middle of a chunk".into()),
-            Op::GroupRemoved | Op::Copy(_) => unreachable!("handled above"),
+            Op::GroupRemoved | Op::Copy(_) | Op::Entry(_) => unreachable!("handled above"),
         };
         apply::apply(st, index, change).map_err(|r| r.to_string())
     }
@@ -566,14 +576,12 @@ impl<'a> Replayer<'a> {
             at = v + len;
         }
         let Some(f) = flush else { return Ok(None) };
-        // A damaged frame whose header still reads names its flush: if
-        // that is not F, the damage is in a flush that was synced (only
-        // media damage does that).
+        // A damaged frame whose own header is intact names the flush that
+        // wrote it. If that is not F, the damage is in a flush synced
+        // before F was written: not what a power cut during F leaves.
         let codec = r.codec;
         let hdr = r.bytes(off, codec.frame_header_len())?;
-        if let Ok(h) = format::decode_frame_header(codec, hdr)
-            && h.seq != f
-        {
+        if format::decode_frame_header(codec, hdr).is_ok_and(|h| h.seq != f) {
             return Ok(None);
         }
         // Flushes number on by one, and each writes its records into the
@@ -653,9 +661,14 @@ impl<'a> Replayer<'a> {
             return Err(Error::corruption(&path, 0, why));
         }
         // The longest checkpoint either format would write for the state
-        // so far.
+        // so far (format 1 only for a store of group 0 alone: no format-1
+        // build wrote any other).
         let mut max = 0;
+        let only_group_0 = self.rp.groups.keys().all(|&g| g == 0);
         for codec in [Codec::V1, Codec::v2(0)] {
+            if codec.version == 1 && !only_group_0 {
+                continue;
+            }
             let mut head = Vec::new();
             let groups = self.rp.groups.iter().map(|(&g, grp)| (g, &grp.state));
             format::encode_checkpoint(&mut head, Stamp { codec, seq: 0 }, groups);

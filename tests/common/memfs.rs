@@ -7,6 +7,11 @@
 //!   overwrite, SQLite's default assumption);
 //! - a created or removed file is lost (or comes back) unless its
 //!   directory was synced afterwards.
+//!
+//! [`MemFs::crash_image_out_of_order`] is the harsher model of a power cut
+//! during writeback: each 4 KiB page (aligned to file offsets) an unsynced
+//! write touched lands or not on its own, so a later page of a write can
+//! reach the disk while an earlier one does not.
 #![allow(dead_code)]
 
 use std::collections::{HashMap, HashSet};
@@ -177,12 +182,32 @@ impl MemFs {
     /// The file system as it would be found after power loss now: durable
     /// names and bytes, plus each unsynced write kept, dropped or garbled.
     pub fn crash_image(&self, rng: &mut Rng) -> MemFs {
+        self.crash_image_with(rng, CutMode::Prefix)
+    }
+
+    /// The file system as power loss during writeback would leave it:
+    /// durable names and bytes, and of each unsynced write, each 4 KiB page
+    /// it touched (aligned to file offsets: [`PAGE`]) landed or not on its
+    /// own, in any order, with the file grown to the end of the last page
+    /// that landed (or, at random, to the end of the write, as if only the
+    /// new size had reached the disk: the pages that did not land read as
+    /// zeros). An unsynced size change is kept or dropped. Bytes outside
+    /// every write are never damaged.
+    pub fn crash_image_out_of_order(&self, rng: &mut Rng) -> MemFs {
+        self.crash_image_with(rng, CutMode::Pages)
+    }
+
+    fn crash_image_with(&self, rng: &mut Rng, mode: CutMode) -> MemFs {
         let tree = self.tree.lock().unwrap();
         let mut out = Tree { dirs: tree.dirs.clone(), ..Tree::default() };
         for (path, file) in &tree.durable {
             let f = file.lock().unwrap();
             let mut bytes = f.durable.clone();
             for p in &f.pending {
+                if mode == CutMode::Pages {
+                    land_pages(&mut bytes, p, rng);
+                    continue;
+                }
                 match (p, rng.below(3)) {
                     (_, 0) => {}
                     (Pending::SetLen(n), _) => bytes.resize(*n as usize, 0),
@@ -239,6 +264,55 @@ impl MemFs {
             .collect();
         v.sort();
         v
+    }
+}
+
+/// How [`MemFs::crash_image_with`] treats each unsynced write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CutMode {
+    /// Kept, dropped, or torn after a prefix of its 512-byte sectors.
+    Prefix,
+    /// Each 4 KiB page it touched landed or not, independently.
+    Pages,
+}
+
+/// The page size of [`MemFs::crash_image_out_of_order`].
+pub const PAGE: u64 = 4096;
+
+/// Applies one unsynced change to `bytes` the way an out-of-order cut
+/// leaves it: a size change kept or dropped; a write's pages each landed
+/// or not (with a per-write density, so that both "almost all landed"
+/// and "almost none landed" occur).
+fn land_pages(bytes: &mut Vec<u8>, p: &Pending, rng: &mut Rng) {
+    match p {
+        Pending::SetLen(n) => {
+            if rng.below(2) == 0 {
+                bytes.resize(*n as usize, 0);
+            }
+        }
+        Pending::Write(off, data) => {
+            let (off, end) = (*off, *off + data.len() as u64);
+            let density = 1 + rng.below(3); // a page lands with odds density/4
+            let mut grown_to = bytes.len() as u64;
+            let mut page = off / PAGE * PAGE;
+            while page < end {
+                let (lo, hi) = (off.max(page), end.min(page + PAGE));
+                if rng.below(4) < density {
+                    if (bytes.len() as u64) < hi {
+                        bytes.resize(hi as usize, 0);
+                    }
+                    bytes[lo as usize..hi as usize].copy_from_slice(&data[(lo - off) as usize..(hi - off) as usize]);
+                    grown_to = grown_to.max(hi);
+                }
+                page += PAGE;
+            }
+            if rng.below(3) == 0 {
+                grown_to = grown_to.max(end);
+            }
+            if (bytes.len() as u64) < grown_to {
+                bytes.resize(grown_to as usize, 0);
+            }
+        }
     }
 }
 

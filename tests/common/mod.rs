@@ -154,3 +154,26 @@ pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
+
+/// Holds the flush thread inside a flush callback until dropped, so that
+/// everything submitted meanwhile goes into one flush (one write, one
+/// `fdatasync`, one flush sequence number): the flush thread otherwise
+/// takes each write as soon as it is queued, and flush boundaries would
+/// depend on timing. Do not wait for durability while holding it.
+pub struct FlushGate(#[allow(dead_code)] std::sync::mpsc::Sender<()>);
+
+/// Returns once the flush thread is held (or at once if the store has
+/// failed or closed).
+pub fn hold_flushes(log: &ChunkLog) -> FlushGate {
+    let (entered_tx, entered_rx) = std::sync::mpsc::sync_channel(1);
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    log.flush(Box::new(move |r| {
+        let _ = entered_tx.send(());
+        if r.is_ok() {
+            // Returns when the gate's sender is dropped.
+            let _ = release_rx.recv();
+        }
+    }));
+    let _ = entered_rx.recv();
+    FlushGate(release_tx)
+}
