@@ -89,6 +89,11 @@ fn writer(log: ChunkLog, mine: Vec<u64>, seed: u64, rounds: u64, serials: Arc<At
                 h.remove_group().unwrap();
                 removals += 1;
             }
+            // Space reclamation under the readers: the oldest chunk's live
+            // entries (of every group) move to the open chunk.
+            19 if rng.below(2) == 0 => {
+                log.copy_oldest_chunk().unwrap();
+            }
             _ => h.write_vote(format!("vote {round}").as_bytes()).unwrap(),
         }
         if rng.below(4) == 0 {
@@ -158,11 +163,13 @@ fn readers_of_many_groups_race_writers_that_rotate_purge_and_remove() {
         .first()
         .and_then(|p| chunklog::format::parse_chunk_file_name(p.file_name()?.to_str()?))
         .unwrap();
+    let copied = log.stats().copied_entries;
     println!(
-        "6 readers: {reads} reads, {entries} entries checked; 2 writers: {purges} purges, {removals} removals; \
-         oldest chunk left: {oldest}, {} chunks",
+        "6 readers: {reads} reads, {entries} entries checked; 2 writers: {purges} purges, {removals} removals, \
+         {copied} entries copied forward; oldest chunk left: {oldest}, {} chunks",
         log.stats().chunks
     );
+    assert!(copied > 0, "reclamation moved entries under the readers");
     assert!(reads > 1000 && entries > 1000, "{reads} reads, {entries} entries");
     assert!(removals > 10, "{removals} removals");
     assert!(oldest > 50, "chunks were deleted under the readers (oldest left: {oldest})");
