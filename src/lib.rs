@@ -42,6 +42,7 @@ mod config;
 mod engine;
 mod error;
 pub mod format;
+mod group;
 mod index;
 pub mod inspect;
 #[cfg(feature = "metrics")]

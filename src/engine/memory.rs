@@ -3,24 +3,12 @@
 //! and the open chunk's tail (counting bytes still queued for the disk).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::AtomicU64;
 
 use crate::cache::Cache;
 use crate::chunk::Tail;
-use crate::index::{Index, Slot};
+pub(crate) use crate::group::Group;
+use crate::index::Slot;
 use crate::state::LogState;
-
-/// One group's log state and where its entries sit.
-#[derive(Debug, Default)]
-pub(crate) struct Group {
-    pub state: LogState,
-    pub index: Index,
-    /// Entries appended since open.
-    pub appends: u64,
-    /// Flush callbacks registered through the group's handles since open
-    /// (`flush`, `sync`, `save_vote`): how often it waited for an fsync.
-    pub flushes: AtomicU64,
-}
 
 /// State guarded by the engine's reader-writer lock (first in the lock
 /// order).

@@ -43,11 +43,10 @@ use crate::chunk::{self, ChunkInfo, Tail};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::format::{self, Codec, Stamp};
+use crate::group::Group;
 use crate::recovery;
 use crate::state::LogState;
 use crate::vfs::{StdVfs, Vfs};
-
-pub(crate) use self::memory::Group;
 
 pub use self::pipe::Callback;
 pub use self::reclaim::{Copied, Pin};

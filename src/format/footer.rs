@@ -1,8 +1,7 @@
 //! The footer of a sealed chunk and the trailer that points at it
 //! (`docs/FORMAT.md`, "Footer and trailer").
 
-use super::frame::encode_frame;
-use super::record::Stamp;
+use super::frame::{Stamp, encode_frame};
 use super::state::{Cursor, decode_state, encode_state};
 use super::{Codec, FOOTER_MAGIC, RecordKind, TRAILER_LEN, u64_at, varint};
 use crate::state::LogState;

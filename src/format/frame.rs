@@ -11,6 +11,16 @@
 use super::varint;
 use super::{Codec, MAX_BODY_LEN, RecordKind, u32_at};
 
+/// Where and when a frame is written: the chunk's codec and the flush
+/// that writes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    /// The chunk's format version and salt.
+    pub codec: Codec,
+    /// The flush sequence number (format 2).
+    pub seq: u32,
+}
+
 /// Why bytes at an offset are not a valid frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FrameError {

@@ -26,11 +26,11 @@ mod state;
 pub mod varint;
 
 pub use footer::{Footer, GroupFooter, Run, decode_trailer, encode_footer};
-pub use frame::{Frame, FrameError, FrameHeader, decode_frame, decode_frame_header, encode_frame};
+pub use frame::{Frame, FrameError, FrameHeader, Stamp, decode_frame, decode_frame_header, encode_frame};
 pub use header::{ChunkHeader, HeaderError, decode_header, encode_header};
 pub use record::{
-    Record, Stamp, decode_record, encode_checkpoint, encode_entry, encode_entry_copy, encode_group_removed,
-    encode_opt_blob, encode_purge, encode_truncate, encode_vote,
+    Record, decode_record, encode_checkpoint, encode_entry, encode_entry_copy, encode_group_removed, encode_opt_blob,
+    encode_purge, encode_truncate, encode_vote,
 };
 
 /// Magic bytes that open every chunk file.

@@ -2,20 +2,10 @@
 //! bodies" and "Checkpoint").
 
 use super::footer::{Footer, decode_footer};
-use super::frame::encode_frame;
+use super::frame::{Stamp, encode_frame};
 use super::state::{Cursor, decode_state, encode_state};
 use super::{Codec, RecordKind, varint};
 use crate::state::LogState;
-
-/// Where and when a frame is written: the chunk's codec and the flush
-/// that writes it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Stamp {
-    /// The chunk's format version and salt.
-    pub codec: Codec,
-    /// The flush sequence number (format 2).
-    pub seq: u32,
-}
 
 /// Appends an entry frame: `u64 index | payload`.
 pub fn encode_entry(out: &mut Vec<u8>, at: Stamp, group: u64, index: u64, payload: &[u8]) -> usize {
