@@ -187,7 +187,8 @@ async fn load_with_faults(
 ) -> anyhow::Result<LoadRun> {
     let load_start = Instant::now();
     let clients = load::spawn_clients(api, load, options.clients);
-    let registers = Arc::new(RegisterLoad::new(options.registers, options.value_size, options.seed, ids(options)));
+    let registers =
+        Arc::new(RegisterLoad::new(options.registers, options.value_size, options.seed, ids(options), options.groups));
     let register_clients = match options.registers {
         0 => Vec::new(),
         _ => history::spawn_clients(api, &registers, options.register_clients),

@@ -14,15 +14,17 @@ pub struct Options {
     /// Size of every value in bytes.
     #[arg(long, default_value_t = 100)]
     pub value_size: usize,
-    /// Number of concurrent writing clients.
-    #[arg(long, default_value_t = 8)]
+    /// Number of concurrent writing clients (each key goes to the leader of
+    /// its group).
+    #[arg(long, default_value_t = 32)]
     pub clients: usize,
     /// How many SIGKILL-and-restart rounds during the load: the first kills a
     /// follower, the second the leader, and so on alternately.
     #[arg(long, default_value_t = 2)]
     pub kills: usize,
     /// Build a snapshot every this many entries (the nodes purge their log
-    /// below it, keeping a fifth of that).
+    /// below it, keeping a fifth of that). Spread over the groups: each of
+    /// G groups snapshots every 1/G as many of its own entries (at least 5).
     #[arg(long, default_value_t = crate::node::SNAPSHOT_EVERY)]
     pub snapshot_every: u64,
     /// Give up (and fail) if the whole run takes longer than this.
@@ -83,7 +85,7 @@ pub struct Options {
 }
 
 /// Default of `--groups`.
-pub const GROUPS: u64 = 1;
+pub const GROUPS: u64 = 16;
 
 /// A kind of fault the driver injects.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,7 +153,7 @@ impl Default for Options {
             nodes: 3,
             keys: 10_000,
             value_size: 100,
-            clients: 8,
+            clients: 32,
             kills: 2,
             snapshot_every: crate::node::SNAPSHOT_EVERY,
             timeout_secs: 120,

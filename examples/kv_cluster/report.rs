@@ -193,15 +193,17 @@ impl Report {
             max as f64 / 1e3
         )?;
         let each = |f: fn(&(u64, u64)) -> u64| {
-            let v: Vec<String> = self.procs.iter().map(|(id, p)| format!("node {id} {}", f(p))).collect();
-            v.join(", ")
+            let v: Vec<String> = self.procs.values().map(|p| f(p).to_string()).collect();
+            v.join("/")
         };
+        let nodes: Vec<String> = self.procs.keys().map(|id| id.to_string()).collect();
         writeln!(
             f,
-            "  per node    {:.0} fsyncs/s during the load; threads {}; open files {} (at the end)",
+            "  per node    {:.0} fsyncs/s during the load; threads {}, open files {} (nodes {}, at the end of the run)",
             self.fsyncs_per_sec_per_node(),
             each(|p| p.0),
-            each(|p| p.1)
+            each(|p| p.1),
+            nodes.join("/")
         )
     }
 
