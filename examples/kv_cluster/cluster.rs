@@ -254,12 +254,29 @@ async fn form_group(api: &Api, ids: &[NodeId], g: u64, deadline: Instant) -> any
     api.post(1, &format!("/g/{g}/init"), &serde_json::json!([]), long).await.with_context(|| format!("init {g}"))?;
     api.group_leader(g, &[1], deadline).await?;
     for &id in &ids[1..] {
-        api.post(1, &format!("/g/{g}/add-learner"), &serde_json::json!([id, api.addr(id)?.to_string()]), long)
+        let learner = serde_json::json!([id, api.addr(id)?.to_string()]);
+        post_retrying(api, &format!("/g/{g}/add-learner"), &learner, deadline)
             .await
             .with_context(|| format!("group {g}: add-learner {id}"))?;
     }
-    api.post(1, &format!("/g/{g}/change-membership"), &serde_json::json!(ids), long)
+    post_retrying(api, &format!("/g/{g}/change-membership"), &serde_json::json!(ids), deadline)
         .await
         .with_context(|| format!("group {g}: change-membership"))?;
     Ok(())
+}
+
+/// POSTs a membership change to node 1, again every 50 ms while it answers
+/// 503: a new leader refuses one until its initial membership entry is
+/// committed ("already undergoing a configuration change"), which with
+/// many groups formed at once on a loaded machine can take a moment.
+async fn post_retrying(api: &Api, path: &str, body: &serde_json::Value, deadline: Instant) -> anyhow::Result<()> {
+    loop {
+        match api.post(1, path, body, Duration::from_secs(60)).await {
+            Ok(_) => return Ok(()),
+            Err(e) if format!("{e}").contains("503") && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
