@@ -71,32 +71,49 @@ impl Api {
         self.http.get(url).timeout(Duration::from_secs(5)).send().await
     }
 
-    /// Node `id`'s Raft metrics.
+    /// Node `id`'s Raft metrics of group 0 (the group the fault rounds
+    /// watch; the whole cluster with one group).
     pub async fn metrics(&self, id: NodeId) -> anyhow::Result<RaftMetrics<TypeConfig>> {
-        self.get(id, "/metrics").await
+        self.group_metrics(id, 0).await
     }
 
-    /// Node `id`'s metrics; `Err` if it does not answer, and an error that
-    /// ends the run if its Raft has stopped with a fatal error.
-    async fn live_metrics(&self, id: NodeId) -> anyhow::Result<Option<RaftMetrics<TypeConfig>>> {
-        let Ok(m) = self.metrics(id).await else { return Ok(None) };
+    /// Node `id`'s Raft metrics of group `group`.
+    pub async fn group_metrics(&self, id: NodeId, group: u64) -> anyhow::Result<RaftMetrics<TypeConfig>> {
+        self.get(id, &format!("/g/{group}/metrics")).await
+    }
+
+    /// Node `id`'s metrics of `group`; `Err` if it does not answer, and an
+    /// error that ends the run if its Raft has stopped with a fatal error.
+    async fn live_metrics(&self, id: NodeId, group: u64) -> anyhow::Result<Option<RaftMetrics<TypeConfig>>> {
+        let Ok(m) = self.group_metrics(id, group).await else { return Ok(None) };
         if let Err(fatal) = &m.running_state {
-            bail!("node {id}'s Raft failed: {fatal}");
+            bail!("node {id}'s Raft (group {group}) failed: {fatal}");
         }
         Ok(Some(m))
     }
 
-    /// Waits until one of `nodes` says it is the leader and returns it with
-    /// its metrics.
+    /// Waits until one of `nodes` says it is the leader of group 0 and
+    /// returns it with its metrics.
     pub async fn leader(
         &self,
+        nodes: &[NodeId],
+        deadline: Instant,
+    ) -> anyhow::Result<(NodeId, RaftMetrics<TypeConfig>)> {
+        self.group_leader(0, nodes, deadline).await
+    }
+
+    /// Waits until one of `nodes` says it is the leader of `group` and
+    /// returns it with its metrics.
+    pub async fn group_leader(
+        &self,
+        group: u64,
         nodes: &[NodeId],
         deadline: Instant,
     ) -> anyhow::Result<(NodeId, RaftMetrics<TypeConfig>)> {
         loop {
             let mut best: Option<(NodeId, RaftMetrics<TypeConfig>)> = None;
             for &id in nodes {
-                if let Some(m) = self.live_metrics(id).await?
+                if let Some(m) = self.live_metrics(id, group).await?
                     && m.state == ServerState::Leader
                     && best.as_ref().is_none_or(|(_, b)| m.current_term > b.current_term)
                 {
@@ -107,23 +124,36 @@ impl Api {
                 return Ok(b);
             }
             if Instant::now() > deadline {
-                bail!("no leader among nodes {nodes:?} before the deadline");
+                bail!("no leader of group {group} among nodes {nodes:?} before the deadline");
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
-    /// Waits until node `id` has applied index `index`; returns how long.
+    /// Waits until node `id` has applied index `index` of group 0; returns
+    /// how long.
     pub async fn wait_applied(&self, id: NodeId, index: u64, deadline: Instant) -> anyhow::Result<Duration> {
+        self.wait_group_applied(0, id, index, deadline).await
+    }
+
+    /// Waits until node `id` has applied index `index` of `group`; returns
+    /// how long.
+    pub async fn wait_group_applied(
+        &self,
+        group: u64,
+        id: NodeId,
+        index: u64,
+        deadline: Instant,
+    ) -> anyhow::Result<Duration> {
         let t = Instant::now();
         loop {
-            if let Some(m) = self.live_metrics(id).await?
+            if let Some(m) = self.live_metrics(id, group).await?
                 && m.last_applied.map(|l| l.index) >= Some(index)
             {
                 return Ok(t.elapsed());
             }
             if Instant::now() > deadline {
-                bail!("node {id} did not apply index {index} before the deadline");
+                bail!("node {id} did not apply index {index} of group {group} before the deadline");
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }

@@ -14,7 +14,7 @@ use crate::api::Api;
 use crate::cluster::Cluster;
 use crate::load::{key, value};
 use crate::store::Applied;
-use crate::types::{NodeId, TypeConfig};
+use crate::types::{NodeId, TypeConfig, group_of};
 use openraft::type_config::alias::LogIdOf;
 
 /// At most this many mismatches are kept for the report.
@@ -43,32 +43,41 @@ pub struct ReadBack {
     pub mismatches: Vec<String>,
 }
 
-/// Waits for a leader and for every node of `ids` to apply what it applied;
-/// returns the leader and that index. `Err` if a node exited by itself.
+/// Waits, group by group, for a leader and for every node of `ids` to
+/// apply what it applied; returns each group's leader and that index.
+/// `Err` if a node exited by itself.
 pub async fn converge(
     cluster: &mut Cluster,
     api: &Api,
     ids: &[NodeId],
+    groups: u64,
     deadline: Instant,
-) -> anyhow::Result<(NodeId, u64)> {
+) -> anyhow::Result<Vec<(NodeId, u64)>> {
     cluster.ensure_none_exited()?;
-    let (leader, m) = api.leader(ids, deadline).await?;
-    let target = m.last_applied.map(|l| l.index).unwrap_or(0);
-    for &id in ids {
-        api.wait_applied(id, target, deadline).await?;
+    let mut leaders = Vec::new();
+    for g in 0..groups {
+        let (leader, m) = api.group_leader(g, ids, deadline).await?;
+        let target = m.last_applied.map(|l| l.index).unwrap_or(0);
+        for &id in ids {
+            api.wait_group_applied(g, id, target, deadline).await?;
+        }
+        leaders.push((leader, target));
     }
-    Ok((leader, target))
+    Ok(leaders)
 }
 
 /// Reads every key of `acked` (written with values of `size` bytes) from
-/// every node of `ids` and then through `leader`.
-pub async fn read_back(api: &Api, ids: &[NodeId], leader: NodeId, acked: &[u64], size: usize) -> ReadBack {
+/// every node of `ids`, and then each through the leader of its group
+/// (`leaders[g]` leads group `g`).
+pub async fn read_back(api: &Api, ids: &[NodeId], leaders: &[NodeId], acked: &[u64], size: usize) -> ReadBack {
     let mut mismatches = Vec::new();
     let mut local = BTreeMap::new();
     for &id in ids {
-        local.insert(id, check(api, id, "/local", acked, size, &mut mismatches).await);
+        local.insert(id, check(api, |_| id, "/local", acked, size, &mut mismatches).await);
     }
-    let linearizable = check(api, leader, "/read", acked, size, &mut mismatches).await;
+    let groups = leaders.len() as u64;
+    let leader_of = |i: u64| leaders[group_of(&key(i), groups) as usize];
+    let linearizable = check(api, leader_of, "/read", acked, size, &mut mismatches).await;
     ReadBack { local, linearizable, mismatches }
 }
 
@@ -81,23 +90,24 @@ pub async fn node_stats(api: &Api, ids: &[NodeId]) -> BTreeMap<NodeId, Value> {
     stats
 }
 
-/// Reads every key of `acked` from node `id` through `path` (`/local` or
-/// `/read`) and compares it with what was written.
+/// Reads every key `i` of `acked` from node `node(i)` through `path`
+/// (`/local` or `/read`) and compares it with what was written.
 async fn check(
     api: &Api,
-    id: NodeId,
+    node: impl Fn(u64) -> NodeId,
     path: &str,
     acked: &[u64],
     size: usize,
     mismatches: &mut Vec<String>,
 ) -> NodeCheck {
-    let results: Vec<(u64, anyhow::Result<Value>)> = futures_util::stream::iter(acked.iter().copied())
-        .map(|i| async move { (i, api.get::<Value>(id, &format!("{path}/{}", key(i))).await) })
-        .buffer_unordered(16)
-        .collect()
-        .await;
+    let results: Vec<(u64, NodeId, anyhow::Result<Value>)> =
+        futures_util::stream::iter(acked.iter().map(|&i| (i, node(i))))
+            .map(|(i, id)| async move { (i, id, api.get::<Value>(id, &format!("{path}/{}", key(i))).await) })
+            .buffer_unordered(16)
+            .collect()
+            .await;
     let mut c = NodeCheck::default();
-    for (i, r) in results {
+    for (i, id, r) in results {
         if let Some(problem) = c.count(r, &value(i, size))
             && mismatches.len() < MISMATCHES_KEPT
         {
@@ -166,15 +176,35 @@ impl Divergence {
     }
 }
 
-/// Compares what every node of `ids` applied (`GET /applied`). Run after
-/// [`converge`]; waits a little for the nodes to agree on their last applied
-/// entry (a new leader's blank entry may still be on its way).
-pub async fn divergence(api: &Api, ids: &[NodeId]) -> anyhow::Result<Divergence> {
+/// Compares what every node of `ids` applied in each of `groups` groups
+/// (`GET /g/{group}/applied`), and sums the groups' results. Run after
+/// [`converge`].
+pub async fn divergence(api: &Api, ids: &[NodeId], groups: u64) -> anyhow::Result<Divergence> {
+    let mut all = Divergence { states_agree: true, ..Divergence::default() };
+    for g in 0..groups {
+        let d = group_divergence(api, ids, g).await?;
+        all.entries_compared += d.entries_compared;
+        all.entries_diverged += d.entries_diverged;
+        all.states_agree &= d.states_agree;
+        if g == 0 {
+            all.state_index = d.state_index;
+        }
+        let label = |e: String| if groups == 1 { e } else { format!("group {g}: {e}") };
+        all.examples.extend(d.examples.into_iter().map(label));
+    }
+    all.examples.truncate(DIVERGENCES_KEPT);
+    Ok(all)
+}
+
+/// Compares what every node of `ids` applied in group `g`; waits a little
+/// for the nodes to agree on their last applied entry (a new leader's
+/// blank entry may still be on its way).
+async fn group_divergence(api: &Api, ids: &[NodeId], g: u64) -> anyhow::Result<Divergence> {
     let give_up = Instant::now() + STATE_AGREE_TIMEOUT;
     let applied = loop {
         let mut applied = BTreeMap::new();
         for &id in ids {
-            applied.insert(id, api.get::<Applied>(id, "/applied").await?);
+            applied.insert(id, api.get::<Applied>(id, &format!("/g/{g}/applied")).await?);
         }
         let mut last = applied.values().map(|a| a.last_applied);
         let first = last.next().flatten();

@@ -22,6 +22,22 @@ enum Command {
     Node(node::Options),
 }
 
+/// `--compare`: the scenario with the shared log, then with one store per
+/// group, each summary printed as it ends, then the table of both.
+async fn compare(options: driver::Options) -> anyhow::Result<bool> {
+    let mut reports = Vec::new();
+    for separate_stores in [false, true] {
+        let report = driver::run(driver::Options { separate_stores, compare: false, ..options.clone() }).await?;
+        println!("{}", report.summary());
+        reports.push(report);
+    }
+    println!("{}", driver::Report::table_header());
+    for r in &reports {
+        println!("{}", r.table_row());
+    }
+    Ok(reports.iter().all(driver::Report::ok))
+}
+
 /// Parses the command line and runs a node or the driver.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -34,6 +50,7 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Command::Node(opts)) => rt.block_on(node::run(opts)).map(|()| true),
+        None if cli.driver.compare => rt.block_on(compare(cli.driver)),
         None => rt.block_on(driver::run(cli.driver)).map(|report| {
             print!("{}", report.summary());
             report.ok()

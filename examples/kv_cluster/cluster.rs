@@ -27,6 +27,10 @@ pub struct NodeFlags {
     pub seed: u64,
     /// openraft's `enable_leader_restore` on (`--leader-restore`).
     pub leader_restore: bool,
+    /// Raft groups per node (`--groups`).
+    pub groups: u64,
+    /// One chunklog store per group (`--separate-stores`).
+    pub separate_stores: bool,
 }
 
 /// The node processes. Dropping it SIGKILLs and reaps every node still
@@ -85,6 +89,10 @@ impl Cluster {
         }
         if f.leader_restore {
             faults.push("--leader-restore".to_string());
+        }
+        faults.extend(["--groups".to_string(), f.groups.to_string()]);
+        if f.separate_stores {
+            faults.push("--separate-stores".to_string());
         }
         let log = OpenOptions::new().create(true).append(true).open(self.log_path(id))?;
         let n = self.nodes.get_mut(&id).ok_or_else(|| anyhow!("no node {id}"))?;
@@ -170,6 +178,21 @@ impl Cluster {
         }
     }
 
+    /// The process id of node `id`, if it runs.
+    pub fn pid(&self, id: NodeId) -> Option<u32> {
+        self.nodes.get(&id)?.child.as_ref().map(|c| c.id())
+    }
+
+    /// Threads and open files of node `id`'s process (`/proc/<pid>/status`
+    /// `Threads`, entries of `/proc/<pid>/fd`), if it runs.
+    pub fn proc_stats(&self, id: NodeId) -> Option<(u64, u64)> {
+        let pid = self.pid(id)?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let threads = status.lines().find_map(|l| l.strip_prefix("Threads:"))?.trim().parse().ok()?;
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64;
+        Some((threads, fds))
+    }
+
     /// The nodes running now.
     pub fn up(&self) -> Vec<NodeId> {
         self.nodes.iter().filter(|(_, n)| n.child.is_some()).map(|(id, _)| *id).collect()
@@ -217,17 +240,43 @@ fn free_ports(n: u64) -> anyhow::Result<Vec<u16>> {
     Ok(listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect::<Result<Vec<_>, _>>()?)
 }
 
-/// Forms the cluster: `init` on node 1, `add-learner` for the others,
-/// `change-membership` to make them all voters.
-pub async fn form(api: &Api, ids: &[NodeId], deadline: Instant) -> anyhow::Result<()> {
+/// Forms the cluster, every group of `groups` at once: `init` on node 1,
+/// `add-learner` for the others, `change-membership` to make them all
+/// voters. Node 1 starts as the leader of every group.
+pub async fn form(api: &Api, ids: &[NodeId], groups: u64, deadline: Instant) -> anyhow::Result<()> {
+    let formed = futures_util::future::join_all((0..groups).map(|g| form_group(api, ids, g, deadline))).await;
+    formed.into_iter().collect()
+}
+
+/// Forms group `g`.
+async fn form_group(api: &Api, ids: &[NodeId], g: u64, deadline: Instant) -> anyhow::Result<()> {
     let long = Duration::from_secs(60);
-    api.post(1, "/init", &serde_json::json!([]), long).await.context("init")?;
-    api.leader(&[1], deadline).await?;
+    api.post(1, &format!("/g/{g}/init"), &serde_json::json!([]), long).await.with_context(|| format!("init {g}"))?;
+    api.group_leader(g, &[1], deadline).await?;
     for &id in &ids[1..] {
-        api.post(1, "/add-learner", &serde_json::json!([id, api.addr(id)?.to_string()]), long)
+        let learner = serde_json::json!([id, api.addr(id)?.to_string()]);
+        post_retrying(api, &format!("/g/{g}/add-learner"), &learner, deadline)
             .await
-            .with_context(|| format!("add-learner {id}"))?;
+            .with_context(|| format!("group {g}: add-learner {id}"))?;
     }
-    api.post(1, "/change-membership", &serde_json::json!(ids), long).await.context("change-membership")?;
+    post_retrying(api, &format!("/g/{g}/change-membership"), &serde_json::json!(ids), deadline)
+        .await
+        .with_context(|| format!("group {g}: change-membership"))?;
     Ok(())
+}
+
+/// POSTs a membership change to node 1, again every 50 ms while it answers
+/// 503: a new leader refuses one until its initial membership entry is
+/// committed ("already undergoing a configuration change"), which with
+/// many groups formed at once on a loaded machine can take a moment.
+async fn post_retrying(api: &Api, path: &str, body: &serde_json::Value, deadline: Instant) -> anyhow::Result<()> {
+    loop {
+        match api.post(1, path, body, Duration::from_secs(60)).await {
+            Ok(_) => return Ok(()),
+            Err(e) if format!("{e}").contains("503") && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }

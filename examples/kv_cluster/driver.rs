@@ -55,7 +55,7 @@ use crate::faults::{self, Faults, KillReport, RestartReport, StallReport};
 use crate::history::{self, RegisterLoad};
 use crate::linearizability;
 use crate::load::{self, Load};
-use crate::monitor::{self, LeaderMonitor};
+use crate::monitor::{self, FsyncMeter, LeaderMonitor};
 pub use crate::options::Options;
 pub use crate::report::Report;
 use crate::types::NodeId;
@@ -102,36 +102,45 @@ async fn scenario(options: Options, root: PathBuf) -> anyhow::Result<Report> {
     let ids = ids(&options);
     let addrs = cluster::loopback_addrs(&ids)?;
     let flags = NodeFlags {
-        snapshot_every: options.snapshot_every,
+        snapshot_every: options.group_snapshot_every(),
         power_loss: options.power_loss_layer(),
         seed: options.seed,
         leader_restore: options.leader_restore,
+        groups: options.groups,
+        separate_stores: options.separate_stores,
     };
     let mut cluster = Cluster::new(root, flags, &addrs)?;
     let api = Api::new(addrs)?;
 
     // 1. Start the nodes and wait until they serve. 2. Form the cluster.
     cluster.start_all(&api, deadline).await?;
-    cluster::form(&api, &ids, deadline).await?;
+    cluster::form(&api, &ids, options.groups, deadline).await?;
     let monitor = LeaderMonitor::start(api.clone(), ids.clone());
 
     // 3. The load, with kills and restarts.
     let load = Arc::new(Load::new(&options, ids.clone(), faults::gate_before_first(&options)));
+    let fsync_meter = FsyncMeter::start(api.clone(), ids.clone());
     let run = load_with_faults(&options, &mut cluster, &api, &load, deadline).await?;
+    let fsyncs = fsync_meter.stop().await;
 
-    // 4. Converge: a leader, and every node applied what it applied.
-    let (leader, target) = checks::converge(&mut cluster, &api, &ids, deadline).await?;
+    // 4. Converge: in every group a leader, and every node applied what it
+    // applied.
+    let group_leaders = checks::converge(&mut cluster, &api, &ids, options.groups, deadline).await?;
+    let (leader, target) = group_leaders[0];
     let leaders = monitor.stop().await;
     let final_term = api.metrics(leader).await?.current_term;
+    let procs = ids.iter().filter_map(|&id| Some((id, cluster.proc_stats(id)?))).collect();
 
-    // 5. Read every acknowledged key back.
+    // 5. Read every acknowledged key back, from every node and through its
+    // group's leader.
     let acked = load.acked_keys();
-    let read = checks::read_back(&api, &ids, leader, &acked, options.value_size).await;
+    let leader_ids: Vec<NodeId> = group_leaders.iter().map(|(l, _)| *l).collect();
+    let read = checks::read_back(&api, &ids, &leader_ids, &acked, options.value_size).await;
     let node_stats = checks::node_stats(&api, &ids).await;
 
-    // 6. The same entries and the same state on every node; the register
-    // history linearizable.
-    let divergence = checks::divergence(&api, &ids).await?;
+    // 6. The same entries and the same state on every node, group by group;
+    // the register history linearizable.
+    let divergence = checks::divergence(&api, &ids, options.groups).await?;
     let history = match options.registers {
         0 => None,
         _ => {
@@ -155,6 +164,9 @@ async fn scenario(options: Options, root: PathBuf) -> anyhow::Result<Report> {
         leaders,
         final_term,
         final_leader: (leader, target),
+        group_leaders,
+        fsyncs,
+        procs,
         node_stats,
         local_checks: read.local,
         linearizable_check: read.linearizable,
@@ -175,7 +187,8 @@ async fn load_with_faults(
 ) -> anyhow::Result<LoadRun> {
     let load_start = Instant::now();
     let clients = load::spawn_clients(api, load, options.clients);
-    let registers = Arc::new(RegisterLoad::new(options.registers, options.value_size, options.seed, ids(options)));
+    let registers =
+        Arc::new(RegisterLoad::new(options.registers, options.value_size, options.seed, ids(options), options.groups));
     let register_clients = match options.registers {
         0 => Vec::new(),
         _ => history::spawn_clients(api, &registers, options.register_clients),

@@ -86,19 +86,23 @@ pub struct RegisterLoad {
     seed: u64,
     ids: Vec<NodeId>,
     start: Instant,
-    leader_hint: AtomicU64,
+    /// Per group: the node believed to lead it.
+    leader_hint: Vec<AtomicU64>,
+    groups: u64,
     stop: AtomicBool,
 }
 
 impl RegisterLoad {
     /// A load over `keys` registers on nodes `ids`, values of `value_size`
     /// bytes, its choices drawn from `seed`.
-    pub fn new(keys: u64, value_size: usize, seed: u64, ids: Vec<NodeId>) -> RegisterLoad {
+    /// `groups`: the number of Raft groups the keys are sharded to.
+    pub fn new(keys: u64, value_size: usize, seed: u64, ids: Vec<NodeId>, groups: u64) -> RegisterLoad {
         RegisterLoad {
             keys: keys.max(1),
             value_size,
             seed,
-            leader_hint: AtomicU64::new(ids[0]),
+            leader_hint: (0..groups.max(1)).map(|_| AtomicU64::new(ids[0])).collect(),
+            groups: groups.max(1),
             ids,
             start: Instant::now(),
             stop: AtomicBool::new(false),
@@ -108,6 +112,11 @@ impl RegisterLoad {
     /// Makes the clients return after their current operation.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// The leader hint of register `key`'s group.
+    fn hint(&self, key: u64) -> &AtomicU64 {
+        &self.leader_hint[crate::types::group_of(&register_key(key), self.groups) as usize]
     }
 
     fn now_us(&self) -> u64 {
@@ -159,14 +168,14 @@ async fn client(api: Api, load: Arc<RegisterLoad>, c: usize) -> Vec<Op> {
         // leader must refuse them, not answer from its own state.
         let target = match call {
             Call::Read if (rng >> 40).is_multiple_of(4) => load.ids[(rng >> 48) as usize % load.ids.len()],
-            _ => load.leader_hint.load(Ordering::Relaxed),
+            _ => load.hint(key).load(Ordering::Relaxed),
         };
         let invoked_us = load.now_us();
         let (outcome, redirect) = attempt(&api, &load, target, key, call).await;
         ops.push(Op { client: c, key, call, invoked_us, completed_us: load.now_us(), outcome });
         if matches!(outcome, Outcome::Failed | Outcome::Unknown) {
             let next = redirect.unwrap_or_else(|| load.next_node(target));
-            load.leader_hint.store(next, Ordering::Relaxed);
+            load.hint(key).store(next, Ordering::Relaxed);
             if redirect.is_none() {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }

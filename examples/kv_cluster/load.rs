@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use crate::api::Api;
 use crate::node::ErrorBody;
 use crate::options::Options;
-use crate::types::NodeId;
+use crate::types::{NodeId, group_of};
 
 /// The key of write `i`.
 pub fn key(i: u64) -> String {
@@ -58,8 +58,10 @@ pub struct Load {
     gate: AtomicU64,
     /// Microseconds clients spent waiting at the gate, summed.
     gate_wait_us: AtomicU64,
-    /// The node clients currently send to (0: none known).
-    leader_hint: AtomicU64,
+    /// Number of Raft groups the keys are sharded to.
+    groups: u64,
+    /// Per group: the node clients currently send its keys to.
+    leader_hint: Vec<AtomicU64>,
     recovery: Mutex<Option<Recovery>>,
     stop: AtomicBool,
 }
@@ -86,7 +88,8 @@ impl Load {
             gave_up: AtomicU64::new(0),
             gate: AtomicU64::new(gate),
             gate_wait_us: AtomicU64::new(0),
-            leader_hint: AtomicU64::new(1),
+            groups: options.groups.max(1),
+            leader_hint: (0..options.groups.max(1)).map(|_| AtomicU64::new(1)).collect(),
             recovery: Mutex::new(None),
             stop: AtomicBool::new(false),
         }
@@ -181,10 +184,15 @@ impl Load {
         self.ids[pos % self.ids.len()]
     }
 
+    /// The leader hint of key `i`'s group.
+    fn hint(&self, i: u64) -> &AtomicU64 {
+        &self.leader_hint[group_of(&key(i), self.groups) as usize]
+    }
+
     fn on_ack(&self, i: u64, node: NodeId) {
         self.acked[i as usize].store(true, Ordering::SeqCst);
         self.acked_count.fetch_add(1, Ordering::SeqCst);
-        self.leader_hint.store(node, Ordering::Relaxed);
+        self.hint(i).store(node, Ordering::Relaxed);
         let mut r = self.recovery.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(r) = r.as_mut()
             && r.first_ack.is_none()
@@ -242,7 +250,7 @@ async fn write(api: &Api, load: &Load, i: u64) -> Option<Duration> {
     let body = serde_json::json!({ "key": key(i), "value": value(i, load.value_size) });
     let start = Instant::now();
     let give_up_at = start + Duration::from_secs(60);
-    let mut target = match load.leader_hint.load(Ordering::Relaxed) {
+    let mut target = match load.hint(i).load(Ordering::Relaxed) {
         0 => load.ids[0],
         id => id,
     };

@@ -15,6 +15,11 @@
 //!   acknowledged write back from every node and prints a summary. It exits
 //!   non-zero if any acknowledged write is missing or wrong.
 //!
+//! Every node runs `--groups` Raft groups (16 by default; keys sharded by
+//! a CRC-32 of the key) on one chunklog log per node (`LogStore::for_group`),
+//! or one store per group with `--separate-stores`; their RPCs share one
+//! router per node (`openraft-multi`, see `network.rs`).
+//!
 //! `--nemesis` picks other faults (`faults.rs`): a power cut of one node, of
 //! every node or of a majority at once (the nodes' logs on the power-loss
 //! layer of `faultfs.rs`), a slow or a full disk, a paused leader, and a

@@ -1,20 +1,30 @@
-//! openraft 0.10's network traits over HTTP: [`NetworkFactory`]
-//! (`RaftNetworkFactory`) makes one [`Connection`] (`RaftNetworkV2`) per
-//! target node; every RPC is one POST to the target's loopback address.
+//! openraft 0.10's network over HTTP, for many Raft groups per node, the
+//! way openraft's multi-raft tooling (`openraft-multi`) does it: one
+//! [`Router`] per node (one HTTP client, one connection pool) implements
+//! `openraft_multi::GroupRouter`, which sends an RPC to a (target node,
+//! group); each group's Raft gets an `openraft_multi::GroupNetworkFactory`
+//! of the shared router and its group id, whose connections are
+//! `openraft_multi::GroupNetworkAdapter`s (`RaftNetworkV2`). Every RPC is
+//! one POST to `/g/{group}/raft/...` on the target's loopback address, so
+//! the groups' RPCs share the node's one HTTP server and client. With one
+//! group, group 0 is the whole cluster.
 //!
 //! Append entries, vote and pre-vote carry JSON both ways; the server answers
 //! `Result<Response, RaftError>` as JSON. A full snapshot is one POST of
 //! `[header length][JSON {vote, meta}][snapshot bytes]` (see
 //! [`store::frame`](crate::store::frame)).
 
+use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use openraft::error::{NetworkError, RPCError, RaftError, ReplicationClosed, StreamingError, Timeout, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory};
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse};
 use openraft::type_config::alias::{SnapshotMetaOf, SnapshotOf, VoteOf};
-use openraft::{BasicNode, RPCTypes, RaftNetworkV2};
+use openraft::{BasicNode, RPCTypes};
+use openraft_multi::{GroupNetworkAdapter, GroupNetworkFactory, GroupRouter};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -29,15 +39,20 @@ pub struct SnapshotHeader {
     pub meta: SnapshotMetaOf<TypeConfig>,
 }
 
-/// Makes a [`Connection`] per target; all share one HTTP client (and its
-/// connection pool).
+/// The group of a Raft instance: its index among the node's groups.
+pub type GroupId = u64;
+
+/// The network of a node, shared by all its groups: one HTTP client (and its
+/// connection pool) and the addresses of the nodes seen in any group's
+/// membership.
 #[derive(Clone)]
-pub struct NetworkFactory {
+pub struct Router {
     id: NodeId,
     client: reqwest::Client,
+    addrs: Arc<RwLock<BTreeMap<NodeId, String>>>,
 }
 
-impl NetworkFactory {
+impl Router {
     /// The network of node `id`.
     pub fn new(id: NodeId) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
@@ -45,24 +60,31 @@ impl NetworkFactory {
             .connect_timeout(Duration::from_secs(1))
             .pool_idle_timeout(Duration::from_secs(30))
             .build()?;
-        Ok(NetworkFactory { id, client })
+        Ok(Router { id, client, addrs: Arc::default() })
+    }
+
+    /// The network factory of group `group`.
+    pub fn for_group(&self, group: GroupId) -> NetworkFactory {
+        GroupNetworkFactory::new(self.clone(), group)
+    }
+
+    fn addr(&self, target: NodeId) -> String {
+        self.addrs.read().unwrap_or_else(|p| p.into_inner()).get(&target).cloned().unwrap_or_default()
     }
 }
+
+/// What each group's Raft gets: the shared router and its group id.
+pub type NetworkFactory = GroupNetworkFactory<Router, GroupId>;
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
-    type Network = Connection;
+    type Network = GroupNetworkAdapter<TypeConfig, GroupId, Router>;
 
-    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Connection {
-        Connection { id: self.id, target, addr: node.addr.clone(), client: self.client.clone() }
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Self::Network {
+        // The router routes by node id; learn the address from the
+        // membership (the same for every group).
+        self.factory.addrs.write().unwrap_or_else(|p| p.into_inner()).insert(target, node.addr.clone());
+        GroupNetworkAdapter::new(self.factory.clone(), target, self.group_id)
     }
-}
-
-/// RPCs from one node to one target.
-pub struct Connection {
-    id: NodeId,
-    target: NodeId,
-    addr: String,
-    client: reqwest::Client,
 }
 
 /// A transport failure, classified for openraft: connection refused means
@@ -94,28 +116,31 @@ impl From<Failure> for StreamingError<TypeConfig> {
     }
 }
 
-impl Connection {
-    fn failure(&self, action: RPCTypes, timeout: Duration, e: reqwest::Error) -> Failure {
+impl Router {
+    fn failure(&self, target: NodeId, action: RPCTypes, timeout: Duration, e: reqwest::Error) -> Failure {
         if e.is_connect() {
             Failure::Unreachable(Unreachable::new(&e))
         } else if e.is_timeout() {
-            Failure::Timeout(Timeout { action, id: self.id, target: self.target, timeout })
+            Failure::Timeout(Timeout { action, id: self.id, target, timeout })
         } else {
             Failure::Network(NetworkError::new(&e))
         }
     }
 
-    /// POSTs `body` to `path` on the target and decodes its
+    /// POSTs `body` to `/g/{group}{path}` on `target` and decodes its
     /// `Result<Resp, RaftError>` answer.
+    #[allow(clippy::too_many_arguments)]
     async fn post<Resp: DeserializeOwned>(
         &self,
+        target: NodeId,
+        group: GroupId,
         action: RPCTypes,
         path: &str,
         body: reqwest::Body,
         content_type: &str,
         timeout: Duration,
     ) -> Result<Resp, Failure> {
-        let url = format!("http://{}{}", self.addr, path);
+        let url = format!("http://{}/g/{group}{path}", self.addr(target));
         let resp = self
             .client
             .post(url)
@@ -124,60 +149,70 @@ impl Connection {
             .timeout(timeout)
             .send()
             .await
-            .map_err(|e| self.failure(action, timeout, e))?;
+            .map_err(|e| self.failure(target, action, timeout, e))?;
         let status = resp.status();
         if !status.is_success() {
             let text = resp.text().await.unwrap_or_default();
             return Err(Failure::Network(NetworkError::from_string(format!("{path}: HTTP {status}: {text}"))));
         }
         let answer: Result<Resp, RaftError<TypeConfig>> =
-            resp.json().await.map_err(|e| self.failure(action, timeout, e))?;
+            resp.json().await.map_err(|e| self.failure(target, action, timeout, e))?;
         // The target's Raft failed (stopped, storage error): to this node it
         // is a target that does not answer properly.
-        answer.map_err(|e| Failure::Network(NetworkError::from_string(format!("remote node {}: {e}", self.target))))
+        answer.map_err(|e| Failure::Network(NetworkError::from_string(format!("remote node {target}: {e}"))))
     }
 
     async fn post_json<Req: Serialize, Resp: DeserializeOwned>(
         &self,
+        target: NodeId,
+        group: GroupId,
         action: RPCTypes,
         path: &str,
         req: &Req,
         option: &RPCOption,
     ) -> Result<Resp, RPCError<TypeConfig>> {
         let body = serde_json::to_vec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        Ok(self.post(action, path, body.into(), "application/json", option.soft_ttl()).await?)
+        Ok(self.post(target, group, action, path, body.into(), "application/json", option.soft_ttl()).await?)
     }
 }
 
-impl RaftNetworkV2<TypeConfig> for Connection {
+impl GroupRouter<TypeConfig, GroupId> for Router {
     type SnapshotData = Vec<u8>;
 
     async fn append_entries(
-        &mut self,
+        &self,
+        target: NodeId,
+        group: GroupId,
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.post_json(RPCTypes::AppendEntries, "/raft/append", &rpc, &option).await
+        self.post_json(target, group, RPCTypes::AppendEntries, "/raft/append", &rpc, &option).await
     }
 
     async fn vote(
-        &mut self,
+        &self,
+        target: NodeId,
+        group: GroupId,
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.post_json(RPCTypes::Vote, "/raft/vote", &rpc, &option).await
+        self.post_json(target, group, RPCTypes::Vote, "/raft/vote", &rpc, &option).await
     }
 
     async fn pre_vote(
-        &mut self,
+        &self,
+        target: NodeId,
+        group: GroupId,
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.post_json(RPCTypes::Vote, "/raft/pre-vote", &rpc, &option).await
+        self.post_json(target, group, RPCTypes::Vote, "/raft/pre-vote", &rpc, &option).await
     }
 
     async fn full_snapshot(
-        &mut self,
+        &self,
+        target: NodeId,
+        group: GroupId,
         vote: VoteOf<TypeConfig>,
         snapshot: SnapshotOf<TypeConfig, Vec<u8>>,
         cancel: impl Future<Output = ReplicationClosed> + openraft::OptionalSend + 'static,
@@ -187,6 +222,8 @@ impl RaftNetworkV2<TypeConfig> for Connection {
         let body = crate::store::frame(&header, &snapshot.snapshot)
             .map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
         let send = self.post(
+            target,
+            group,
             RPCTypes::InstallSnapshot,
             "/raft/snapshot",
             body.into(),

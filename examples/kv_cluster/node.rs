@@ -1,22 +1,39 @@
-//! One cluster node: chunklog as the Raft log, the in-memory key-value state
-//! machine, and an HTTP API on a loopback address.
+//! One cluster node: `--groups G` openraft Raft groups, each with its
+//! in-memory key-value state machine, chunklog as their Raft log, and one
+//! HTTP API on a loopback address for all of them.
+//!
+//! The groups' logs: by default one chunklog directory for the whole node
+//! (`D/raft-log`), opened once, with a store per group taken by
+//! `LogStore::for_group` (one chunk stream, one flush thread, one
+//! `fdatasync` for every group's writes); with `--separate-stores`, one
+//! chunklog store per group in its own directory (`D/gN/raft-log`, opened
+//! with `LogStore::from_engine`: the same store type). The shared log is
+//! opened the way `LogStore::open_shared` opens it (the adapter's tag), but
+//! on the fault layers' `Vfs`. Group `g`'s state machine keeps its
+//! snapshots in `D/gN/snapshot.bin` (with one group: `D/snapshot.bin` and
+//! `D/raft-log`, the single-group layout). A key belongs to group
+//! `crc32(key) % G` ([`group_of`]).
 //!
 //! | method and path | what |
 //! |---|---|
-//! | `POST /write` `{"key","value"}` | replicate a write; answered after it is committed and applied |
-//! | `GET /read/{key}` | linearizable read (ReadIndex through this node, which must be the leader) |
-//! | `GET /local/{key}` | this node's own state machine, with its last applied index |
-//! | `GET /metrics` | openraft's `RaftMetrics` as JSON (its running state an error once the Raft core task stopped) |
-//! | `GET /applied` | every entry this node process applied (log id, payload CRC) and a CRC of its state, for the divergence check |
-//! | `GET /stats` | snapshot counters, chunklog statistics and disk-fault counters of this node |
+//! | `POST /write` `{"key","value"}` | replicate a write in the key's group; answered after it is committed and applied |
+//! | `GET /read/{key}` | linearizable read (ReadIndex through this node, which must lead the key's group) |
+//! | `GET /local/{key}` | this node's own state machine of the key's group, with its last applied index |
+//! | `GET /g/{group}/metrics` | openraft's `RaftMetrics` of a group as JSON (its running state an error once the Raft core task stopped) |
+//! | `GET /g/{group}/applied` | every entry of a group this node process applied (log id, payload CRC) and a CRC of its state, for the divergence check |
+//! | `GET /leaders` | the groups this node leads, with their terms: `[[group, term],..]` |
+//! | `GET /stats` | snapshot counters, chunklog statistics (summed over the node's stores) and disk-fault counters of this node |
 //! | `POST /fault` `{"slow","budget_bytes"}` | switch this node's disk faults (slow fsyncs, a full disk) on or off |
-//! | `POST /init` `[[id,"addr"],..]` | initialize the cluster (empty list: this node alone) |
-//! | `POST /add-learner` `[id,"addr"]` | add a learner and wait for it to catch up |
-//! | `POST /change-membership` `[id,..]` | make these nodes the voters |
-//! | `POST /raft/append`, `/raft/vote`, `/raft/pre-vote`, `/raft/snapshot` | Raft RPCs between nodes |
+//! | `POST /g/{group}/init` `[[id,"addr"],..]` | initialize a group (empty list: this node alone) |
+//! | `POST /g/{group}/add-learner` `[id,"addr"]` | add a learner to a group and wait for it to catch up |
+//! | `POST /g/{group}/change-membership` `[id,..]` | make these nodes a group's voters |
+//! | `POST /g/{group}/raft/append`, `/vote`, `/pre-vote`, `/snapshot` | a group's Raft RPCs between nodes |
+//!
+//! Every `/g/{group}/...` path also answers without the prefix, for group
+//! 0 (the whole cluster with `--groups 1`).
 //!
 //! Errors are JSON `{"error", "leader_id", "leader_addr"}`: HTTP 421 when
-//! another node is (or may be) the leader (a write answered 421 was never
+//! another node is (or may be) the leader of the key's group (a write answered 421 was never
 //! proposed), 503 when the request could not be served now (a write answered
 //! 503 may still commit), 500 when this node's Raft has failed.
 //!
@@ -39,8 +56,9 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, RawPathParams, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use openraft::async_runtime::watch::WatchReceiver;
@@ -51,9 +69,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::faultfs::{DiskFaults, FaultFs, FaultSettings, PowerLossFs};
-use crate::network::{NetworkFactory, SnapshotHeader};
+use crate::network::{Router, SnapshotHeader};
 use crate::store::{Applied, StateMachineStore, unframe};
-use crate::types::{NodeId, Raft, Request, TypeConfig};
+use crate::types::{NodeId, Raft, Request, TypeConfig, group_of};
 
 /// Raft timing of every node, in milliseconds. Generous for a loaded 2-core
 /// machine running four processes (and debug builds in the test): a
@@ -93,6 +111,13 @@ pub struct Options {
     /// chunklog; for showing the divergence).
     #[arg(long)]
     pub leader_restore: bool,
+    /// Number of Raft groups on this node (the same on every node).
+    #[arg(long, default_value_t = 1)]
+    pub groups: u64,
+    /// One chunklog store (directory) per group instead of one log shared
+    /// by all groups.
+    #[arg(long)]
+    pub separate_stores: bool,
 }
 
 /// Exit status of a node that stopped because its log store failed.
@@ -131,17 +156,60 @@ pub fn raft_config(snapshot_every: u64, leader_restore: bool) -> anyhow::Result<
     Ok(config.validate()?)
 }
 
+/// One Raft group of this node.
+struct Group {
+    raft: Raft,
+    sm: StateMachineStore,
+    core_failure: CoreFailure,
+}
+
 /// Everything a request handler needs.
 struct App {
     id: NodeId,
     addr: SocketAddr,
-    raft: Raft,
-    sm: StateMachineStore,
-    log: chunklog::ChunkLog,
-    /// The log's last index when this process opened it.
+    groups: Vec<Group>,
+    /// The node's stores (non-owning handles, for statistics): the shared
+    /// log, or one store per group.
+    stores: Vec<chunklog::ChunkLog>,
+    /// Group 0's log (a non-owning handle), for its statistics.
+    log0: chunklog::ChunkLog,
+    /// Group 0's last log index when this process opened its log.
     log_last_at_start: Option<u64>,
     faults: DiskFaults,
-    core_failure: CoreFailure,
+}
+
+impl App {
+    /// The group that holds `key`.
+    fn group_for(&self, key: &str) -> &Group {
+        &self.groups[group_of(key, self.groups.len() as u64) as usize]
+    }
+}
+
+/// The group a request is for: the `{group}` of `/g/{group}/...`, group 0
+/// on a path without it.
+struct Grp(usize);
+
+impl FromRequestParts<Arc<App>> for Grp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        let params = RawPathParams::from_request_parts(parts, app)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+        let g = match params.iter().find(|(k, _)| *k == "group") {
+            None => 0,
+            Some((_, v)) => {
+                v.parse::<usize>().map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("group {v}: {e}")))?
+            }
+        };
+        if g >= app.groups.len() {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("no group {g} (this node has {})", app.groups.len()),
+            ));
+        }
+        Ok(Grp(g))
+    }
 }
 
 /// Why the Raft core task stopped, once it has (see
@@ -197,65 +265,94 @@ impl ApiError {
 /// Runs a node until it is killed, interrupted, or its parent (the driver)
 /// goes away.
 pub async fn run(opts: Options) -> anyhow::Result<()> {
-    let Options { id, addr, dir, snapshot_every, power_loss, seed, leader_restore } = opts;
+    let Options { id, addr, dir, snapshot_every, power_loss, seed, leader_restore, groups, separate_stores } = opts;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(std::io::stderr).init();
     anyhow::ensure!(addr.ip().is_loopback(), "node address {addr} is not a loopback address");
     spawn_parent_watchdog();
 
-    let log_cfg = chunklog::Config::new(dir.join("raft-log"))
-        .chunk_max_size(1 << 20)
-        .tag(chunklog::openraft_v010::tag::<chunklog::codec::Bincode2>());
+    anyhow::ensure!(groups >= 1, "--groups must be at least 1");
     let disk: Arc<dyn chunklog::vfs::Vfs> =
         if power_loss { Arc::new(PowerLossFs::new(&dir)?) } else { Arc::new(chunklog::vfs::StdVfs) };
     let faults = DiskFaults::new(seed ^ id.rotate_left(32));
-    let engine = chunklog::ChunkLog::open_with_vfs(log_cfg, Arc::new(FaultFs::new(disk, faults.clone())))
-        .context("opening the raft log")?;
-    let log_store = chunklog::LogStore::<TypeConfig>::from_engine(engine).context("opening the raft log")?;
-    // For statistics; a non-owning handle does not keep the store open.
-    let log = log_store.engine().non_owning();
-    let log_last_at_start = log.stats().last_index;
-    let sm = StateMachineStore::open(&dir).context("opening the state machine")?;
-    let raft = Raft::new(
-        id,
-        Arc::new(raft_config(snapshot_every, leader_restore)?),
-        NetworkFactory::new(id)?,
-        log_store,
-        sm.clone(),
-    )
-    .await?;
+    let vfs: Arc<dyn chunklog::vfs::Vfs> = Arc::new(FaultFs::new(disk, faults.clone()));
+    // What `LogStore::open_shared` opens (a log with the adapter's tag), on
+    // the fault layers.
+    let open = |log_dir: PathBuf| {
+        let cfg = chunklog::Config::new(log_dir)
+            .chunk_max_size(1 << 20)
+            .tag(chunklog::openraft_v010::tag::<chunklog::codec::Bincode2>());
+        chunklog::ChunkLog::open_with_vfs(cfg, vfs.clone()).context("opening the raft log")
+    };
+    // Group g's directory: its snapshot, and its log with separate stores.
+    let group_dir = |g: u64| if groups == 1 { dir.clone() } else { dir.join(format!("g{g}")) };
+    let mut log_stores = Vec::new();
+    // For statistics; non-owning handles do not keep a store open.
+    let mut stores = Vec::new();
+    if separate_stores {
+        for g in 0..groups {
+            let engine = open(group_dir(g).join("raft-log"))?;
+            stores.push(engine.non_owning());
+            log_stores.push(chunklog::LogStore::<TypeConfig>::from_engine(engine).context("opening the raft log")?);
+        }
+    } else {
+        let shared = open(dir.join("raft-log"))?;
+        for g in 0..groups {
+            log_stores.push(chunklog::LogStore::<TypeConfig>::for_group(&shared, g).context("opening a group store")?);
+        }
+        stores.push(shared.non_owning());
+        // The group stores keep the log open.
+        drop(shared);
+    }
+    let log0 = log_stores[0].engine().non_owning();
+    let log_last_at_start = log0.stats().last_index;
+    let config = Arc::new(raft_config(snapshot_every, leader_restore)?);
+    let network = Router::new(id)?;
+    let mut rafts = Vec::new();
+    for (g, log_store) in (0..groups).zip(log_stores) {
+        let sm = StateMachineStore::open(&group_dir(g)).context("opening the state machine")?;
+        let raft = Raft::new(id, config.clone(), network.for_group(g), log_store, sm.clone()).await?;
+        let core_failure = CoreFailure::default();
+        spawn_core_watchdog(id, raft.clone(), core_failure.clone());
+        rafts.push(Group { raft, sm, core_failure });
+    }
 
-    spawn_store_watchdog(id, raft.clone(), log.clone());
-    let core_failure = CoreFailure::default();
-    spawn_core_watchdog(id, raft.clone(), core_failure.clone());
-    let app = Arc::new(App { id, addr, raft: raft.clone(), sm, log, log_last_at_start, faults, core_failure });
-    let router = axum::Router::new()
+    spawn_store_watchdog(id, rafts.iter().map(|g| g.raft.clone()).collect(), stores.clone());
+    let all: Vec<Raft> = rafts.iter().map(|g| g.raft.clone()).collect();
+    let app = Arc::new(App { id, addr, groups: rafts, stores, log0, log_last_at_start, faults });
+    let mut router = axum::Router::new()
         .route("/write", post(write))
         .route("/read/{key}", get(read))
         .route("/local/{key}", get(local))
-        .route("/metrics", get(metrics))
+        .route("/leaders", get(leaders))
         .route("/stats", get(stats))
-        .route("/applied", get(applied))
-        .route("/fault", post(fault))
-        .route("/init", post(init))
-        .route("/add-learner", post(add_learner))
-        .route("/change-membership", post(change_membership))
-        .route("/raft/append", post(raft_append))
-        .route("/raft/vote", post(raft_vote))
-        .route("/raft/pre-vote", post(raft_pre_vote))
-        .route("/raft/snapshot", post(raft_snapshot))
-        .layer(DefaultBodyLimit::max(1 << 30))
-        .with_state(app);
+        .route("/fault", post(fault));
+    for p in ["", "/g/{group}"] {
+        router = router
+            .route(&format!("{p}/metrics"), get(metrics))
+            .route(&format!("{p}/applied"), get(applied))
+            .route(&format!("{p}/init"), post(init))
+            .route(&format!("{p}/add-learner"), post(add_learner))
+            .route(&format!("{p}/change-membership"), post(change_membership))
+            .route(&format!("{p}/raft/append"), post(raft_append))
+            .route(&format!("{p}/raft/vote"), post(raft_vote))
+            .route(&format!("{p}/raft/pre-vote"), post(raft_pre_vote))
+            .route(&format!("{p}/raft/snapshot"), post(raft_snapshot));
+    }
+    let router = router.layer(DefaultBodyLimit::max(1 << 30)).with_state(app);
 
     let listener = bind(addr).await?;
-    eprintln!("node {id} serving on {addr}, data in {}", dir.display());
+    let how = if separate_stores { "a chunklog store per group" } else { "one shared chunklog log" };
+    eprintln!("node {id} serving {groups} group(s) on {addr} ({how}), data in {}", dir.display());
     axum::serve(listener, router)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
-    raft.shutdown().await.ok();
+    for raft in all {
+        raft.shutdown().await.ok();
+    }
     Ok(())
 }
 
@@ -290,12 +387,12 @@ fn spawn_parent_watchdog() {
 /// Exits (status [`EXIT_STORE_FAILED`]) once the log store is poisoned or
 /// Raft stopped on a storage error: a node without a working log must not
 /// look alive. The driver restarts it once the disk is fixed.
-fn spawn_store_watchdog(id: NodeId, raft: Raft, log: chunklog::ChunkLog) {
+fn spawn_store_watchdog(id: NodeId, rafts: Vec<Raft>, stores: Vec<chunklog::ChunkLog>) {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            let failed = raft.metrics().borrow_watched().running_state.clone().err();
-            if log.is_poisoned() || failed.is_some() {
+            let failed = rafts.iter().find_map(|raft| raft.metrics().borrow_watched().running_state.clone().err());
+            if stores.iter().any(|s| s.is_poisoned()) || failed.is_some() {
                 let why = failed.map_or_else(|| "the log store is poisoned".to_string(), |f| f.to_string());
                 eprintln!("node {id}: stopping, its Raft log store failed: {why}");
                 std::process::exit(EXIT_STORE_FAILED);
@@ -325,7 +422,7 @@ fn spawn_core_watchdog(id: NodeId, raft: Raft, failure: CoreFailure) {
 }
 
 async fn write(State(app): AppState, Json(req): Json<Request>) -> Result<Json<serde_json::Value>, ApiError> {
-    let resp = app.raft.client_write(req).await.map_err(|e| match e {
+    let resp = app.group_for(&req.key).raft.client_write(req).await.map_err(|e| match e {
         // Proposed, then discarded on a leader change: it may still commit,
         // so not a 421 (which tells clients it was never proposed).
         RaftError::APIError(ClientWriteError::LogEntryDiscarded(_)) => {
@@ -339,49 +436,71 @@ async fn write(State(app): AppState, Json(req): Json<Request>) -> Result<Json<se
 async fn read(State(app): AppState, Path(key): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     // Confirms leadership with a quorum and waits until this node has
     // applied everything committed before the read.
-    let read_log_id = app.raft.ensure_linearizable(ReadPolicy::ReadIndex).await.map_err(ApiError::raft)?;
-    let (value, applied) = app.sm.get(&key);
+    let group = app.group_for(&key);
+    let read_log_id = group.raft.ensure_linearizable(ReadPolicy::ReadIndex).await.map_err(ApiError::raft)?;
+    let (value, applied) = group.sm.get(&key);
     Ok(Json(json!({ "value": value, "applied": applied, "read_index": read_log_id.index() })))
 }
 
 async fn local(State(app): AppState, Path(key): Path<String>) -> Json<serde_json::Value> {
-    let (value, applied) = app.sm.get(&key);
+    let (value, applied) = app.group_for(&key).sm.get(&key);
     Json(json!({ "value": value, "applied": applied }))
 }
 
-async fn metrics(State(app): AppState) -> Json<openraft::RaftMetrics<TypeConfig>> {
-    let mut m = app.raft.metrics().borrow_watched().clone();
-    if let Some(fatal) = app.core_failure.get() {
+async fn metrics(State(app): AppState, Grp(g): Grp) -> Json<openraft::RaftMetrics<TypeConfig>> {
+    let group = &app.groups[g];
+    let mut m = group.raft.metrics().borrow_watched().clone();
+    if let Some(fatal) = group.core_failure.get() {
         m.running_state = Err(fatal.clone());
     }
     Json(m)
 }
 
-async fn applied(State(app): AppState) -> Json<Applied> {
-    Json(app.sm.applied())
+async fn applied(State(app): AppState, Grp(g): Grp) -> Json<Applied> {
+    Json(app.groups[g].sm.applied())
 }
 
+async fn leaders(State(app): AppState) -> Json<Vec<(usize, u64)>> {
+    let led = app.groups.iter().enumerate().filter_map(|(g, group)| {
+        let m = group.raft.metrics().borrow_watched().clone();
+        (m.state == openraft::ServerState::Leader).then_some((g, m.current_term))
+    });
+    Json(led.collect())
+}
+
+/// The node's statistics: group 0's snapshot and log bounds (the group the
+/// driver's fault rounds watch), snapshot counts summed over the groups,
+/// and the store counters summed over the node's stores.
 async fn stats(State(app): AppState) -> Json<serde_json::Value> {
-    let (keys, applied) = app.sm.size();
-    let c = app.sm.counters();
-    let s = app.log.stats();
+    let g0 = &app.groups[0].sm;
+    let (_, applied) = g0.size();
+    let keys: usize = app.groups.iter().map(|g| g.sm.size().0).sum();
+    let sum = |f: fn(&StateMachineStore) -> u64| app.groups.iter().map(|g| f(&g.sm)).sum::<u64>();
+    let built = sum(|sm| sm.counters().snapshots_built.load(Ordering::Relaxed));
+    let installed = sum(|sm| sm.counters().snapshots_installed.load(Ordering::Relaxed));
+    let groups_installed = sum(|sm| u64::from(sm.counters().snapshots_installed.load(Ordering::Relaxed) > 0));
+    let s0 = app.log0.stats();
+    let all: Vec<chunklog::Stats> = app.stores.iter().map(|s| s.stats()).collect();
     Json(json!({
         "id": app.id,
+        "groups": app.groups.len(),
+        "stores": app.stores.len(),
         "applied": applied,
         "keys": keys,
-        "snapshot_index": app.sm.snapshot_index(),
-        "snapshot_loaded_at_start": app.sm.loaded_at_start(),
-        "snapshots_built": c.snapshots_built.load(Ordering::Relaxed),
-        "snapshots_installed": c.snapshots_installed.load(Ordering::Relaxed),
+        "snapshot_index": g0.snapshot_index(),
+        "snapshot_loaded_at_start": g0.loaded_at_start(),
+        "snapshots_built": built,
+        "snapshots_installed": installed,
+        "groups_installed_snapshot": groups_installed,
         "log": {
-            "chunks": s.chunks,
-            "disk_bytes": s.disk_bytes,
-            "entries": s.entries,
-            "first_index": s.first_index,
-            "last_index": s.last_index,
-            "fsyncs": s.fsyncs,
-            "bytes_written": s.bytes_written,
-            "queued_bytes": s.queued_bytes,
+            "chunks": all.iter().map(|s| s.chunks).sum::<usize>(),
+            "disk_bytes": all.iter().map(|s| s.disk_bytes).sum::<u64>(),
+            "entries": s0.entries,
+            "first_index": s0.first_index,
+            "last_index": s0.last_index,
+            "fsyncs": all.iter().map(|s| s.fsyncs).sum::<u64>(),
+            "bytes_written": all.iter().map(|s| s.bytes_written).sum::<u64>(),
+            "queued_bytes": all.iter().map(|s| s.queued_bytes).sum::<usize>(),
             "last_index_at_start": app.log_last_at_start,
         },
         "faults": app.faults.counters(),
@@ -393,13 +512,17 @@ async fn fault(State(app): AppState, Json(settings): Json<FaultSettings>) -> Jso
     Json(())
 }
 
-async fn init(State(app): AppState, Json(nodes): Json<Vec<(NodeId, String)>>) -> Result<Json<()>, ApiError> {
+async fn init(
+    State(app): AppState,
+    Grp(g): Grp,
+    Json(nodes): Json<Vec<(NodeId, String)>>,
+) -> Result<Json<()>, ApiError> {
     let mut members: BTreeMap<NodeId, BasicNode> =
         nodes.into_iter().map(|(id, addr)| (id, BasicNode::new(addr))).collect();
     if members.is_empty() {
         members.insert(app.id, BasicNode::new(app.addr));
     }
-    app.raft.initialize(members).await.map_err(|e| {
+    app.groups[g].raft.initialize(members).await.map_err(|e| {
         // Already initialized, or this node is not among the members.
         let status = if e.fatal().is_some() { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::CONFLICT };
         ApiError::new(status, e)
@@ -409,36 +532,47 @@ async fn init(State(app): AppState, Json(nodes): Json<Vec<(NodeId, String)>>) ->
 
 async fn add_learner(
     State(app): AppState,
+    Grp(g): Grp,
     Json((id, addr)): Json<(NodeId, String)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let resp = app.raft.add_learner(id, BasicNode::new(addr), true).await.map_err(ApiError::raft)?;
+    let resp = app.groups[g].raft.add_learner(id, BasicNode::new(addr), true).await.map_err(ApiError::raft)?;
     Ok(Json(json!({ "index": resp.log_id.index })))
 }
 
 async fn change_membership(
     State(app): AppState,
+    Grp(g): Grp,
     Json(voters): Json<BTreeSet<NodeId>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let resp = app.raft.change_membership(voters, false).await.map_err(ApiError::raft)?;
+    let resp = app.groups[g].raft.change_membership(voters, false).await.map_err(ApiError::raft)?;
     Ok(Json(json!({ "index": resp.log_id.index })))
 }
 
-async fn raft_append(State(app): AppState, Json(rpc): Json<AppendEntriesRequest<TypeConfig>>) -> impl IntoResponse {
-    Json(app.raft.append_entries(rpc).await)
+async fn raft_append(
+    State(app): AppState,
+    Grp(g): Grp,
+    Json(rpc): Json<AppendEntriesRequest<TypeConfig>>,
+) -> impl IntoResponse {
+    Json(app.groups[g].raft.append_entries(rpc).await)
 }
 
-async fn raft_vote(State(app): AppState, Json(rpc): Json<VoteRequest<TypeConfig>>) -> impl IntoResponse {
-    Json(app.raft.vote(rpc).await)
+async fn raft_vote(State(app): AppState, Grp(g): Grp, Json(rpc): Json<VoteRequest<TypeConfig>>) -> impl IntoResponse {
+    Json(app.groups[g].raft.vote(rpc).await)
 }
 
-async fn raft_pre_vote(State(app): AppState, Json(rpc): Json<VoteRequest<TypeConfig>>) -> impl IntoResponse {
-    Json(app.raft.pre_vote(rpc).await)
+async fn raft_pre_vote(
+    State(app): AppState,
+    Grp(g): Grp,
+    Json(rpc): Json<VoteRequest<TypeConfig>>,
+) -> impl IntoResponse {
+    Json(app.groups[g].raft.pre_vote(rpc).await)
 }
 
-async fn raft_snapshot(State(app): AppState, body: Bytes) -> Result<Response, ApiError> {
+async fn raft_snapshot(State(app): AppState, Grp(g): Grp, body: Bytes) -> Result<Response, ApiError> {
     let (header, data) = unframe::<SnapshotHeader>(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("snapshot: {e}")))?;
     let snapshot = openraft::Snapshot { meta: header.meta, snapshot: data.to_vec() };
-    let res = app.raft.install_full_snapshot(header.vote, snapshot).await.map_err(RaftError::<TypeConfig>::Fatal);
+    let res =
+        app.groups[g].raft.install_full_snapshot(header.vote, snapshot).await.map_err(RaftError::<TypeConfig>::Fatal);
     Ok(Json(res).into_response())
 }

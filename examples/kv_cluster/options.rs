@@ -14,15 +14,17 @@ pub struct Options {
     /// Size of every value in bytes.
     #[arg(long, default_value_t = 100)]
     pub value_size: usize,
-    /// Number of concurrent writing clients.
-    #[arg(long, default_value_t = 8)]
+    /// Number of concurrent writing clients (each key goes to the leader of
+    /// its group).
+    #[arg(long, default_value_t = 32)]
     pub clients: usize,
     /// How many SIGKILL-and-restart rounds during the load: the first kills a
     /// follower, the second the leader, and so on alternately.
     #[arg(long, default_value_t = 2)]
     pub kills: usize,
     /// Build a snapshot every this many entries (the nodes purge their log
-    /// below it, keeping a fifth of that).
+    /// below it, keeping a fifth of that). Spread over the groups: each of
+    /// G groups snapshots every 1/G as many of its own entries (at least 5).
     #[arg(long, default_value_t = crate::node::SNAPSHOT_EVERY)]
     pub snapshot_every: u64,
     /// Give up (and fail) if the whole run takes longer than this.
@@ -65,7 +67,25 @@ pub struct Options {
     /// Number of concurrent register clients (with `--registers`).
     #[arg(long, default_value_t = 4)]
     pub register_clients: usize,
+    /// Raft groups per node; keys are sharded to groups by a CRC-32 of the
+    /// key. All groups of a node share one chunklog log (one directory,
+    /// one fsync stream) unless `--separate-stores`. With `--groups 1` the
+    /// whole cluster is one group (the single-group cluster).
+    #[arg(long, default_value_t = GROUPS)]
+    pub groups: u64,
+    /// One chunklog store (directory) per group per node instead of one
+    /// shared log per node: what an application does without group stores.
+    #[arg(long)]
+    pub separate_stores: bool,
+    /// Run the scenario twice, with the shared log and then with
+    /// `--separate-stores` (the other options the same), and end with a
+    /// table of the two modes.
+    #[arg(long, conflicts_with = "separate_stores")]
+    pub compare: bool,
 }
+
+/// Default of `--groups`.
+pub const GROUPS: u64 = 16;
 
 /// A kind of fault the driver injects.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +132,14 @@ impl FaultKind {
 }
 
 impl Options {
+    /// Each group builds a snapshot every this many of its own entries:
+    /// `--snapshot-every` spread over the groups (at least 5), so the
+    /// cluster snapshots about as often, in entries, whatever the number of
+    /// groups.
+    pub fn group_snapshot_every(&self) -> u64 {
+        (self.snapshot_every / self.groups.max(1)).max(5.min(self.snapshot_every)).max(1)
+    }
+
     /// Whether the nodes' logs run on the power-loss layer: when a fault of
     /// the nemesis list needs it.
     pub fn power_loss_layer(&self) -> bool {
@@ -125,7 +153,7 @@ impl Default for Options {
             nodes: 3,
             keys: 10_000,
             value_size: 100,
-            clients: 8,
+            clients: 32,
             kills: 2,
             snapshot_every: crate::node::SNAPSHOT_EVERY,
             timeout_secs: 120,
@@ -136,6 +164,9 @@ impl Default for Options {
             seed: 1,
             registers: 0,
             register_clients: 4,
+            groups: GROUPS,
+            separate_stores: false,
+            compare: false,
         }
     }
 }

@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::checks::{Divergence, NodeCheck};
 use crate::faults::{KillReport, RestartReport, StallReport};
 use crate::linearizability::Verdict;
+use crate::monitor::Led;
 use crate::options::FaultKind;
 use crate::options::Options;
 use crate::types::NodeId;
@@ -41,12 +42,19 @@ pub struct Report {
     /// The nodes killed together and restarted at once (correlated power
     /// cuts, quick leader restarts).
     pub restarts: Vec<RestartReport>,
-    /// Leaders seen by the monitor: (term, node).
-    pub leaders: BTreeSet<(u64, NodeId)>,
+    /// Leaders seen by the monitor: (group, term, node).
+    pub leaders: BTreeSet<Led>,
     /// The final term.
     pub final_term: u64,
-    /// The final leader and its last applied index.
+    /// The final leader of group 0 and its last applied index.
     pub final_leader: (NodeId, u64),
+    /// Every group's final leader and its last applied index.
+    pub group_leaders: Vec<(NodeId, u64)>,
+    /// Fsyncs of every node's stores during the load, summed over the nodes.
+    pub fsyncs: u64,
+    /// Per node at the end of the run: threads and open files of its
+    /// process.
+    pub procs: BTreeMap<NodeId, (u64, u64)>,
     /// Per node: snapshots built, snapshot index, log chunks, fsyncs.
     pub node_stats: BTreeMap<NodeId, Value>,
     /// Reads of every acknowledged key from every node's own state machine.
@@ -71,21 +79,68 @@ impl Report {
         self.acked > 0
             && self.local_checks.len() == self.options.nodes as usize
             && self.local_checks.values().all(clean)
+            && self.group_leaders.len() as u64 == self.options.groups
             && clean(&self.linearizable_check)
             && self.divergence.ok()
             && self.history.as_ref().is_none_or(Verdict::ok)
             && self.terms_with_two_leaders().is_empty()
     }
 
-    /// Terms in which the leader monitor saw two different nodes lead (Raft
-    /// allows one leader per term: a node that forgot its vote can make a
-    /// second).
-    pub fn terms_with_two_leaders(&self) -> Vec<u64> {
-        // Sorted by term, then node: two leaders of one term are neighbours.
-        let leaders: Vec<&(u64, NodeId)> = self.leaders.iter().collect();
-        let mut twice: Vec<u64> = leaders.windows(2).filter(|w| w[0].0 == w[1].0).map(|w| w[0].0).collect();
+    /// (group, term) in which the leader monitor saw two different nodes
+    /// lead (Raft allows one leader per term: a node that forgot its vote
+    /// can make a second).
+    pub fn terms_with_two_leaders(&self) -> Vec<(u64, u64)> {
+        // Sorted by group, term, then node: two leaders of one term are
+        // neighbours.
+        let leaders: Vec<&Led> = self.leaders.iter().collect();
+        let same = |w: &[&Led]| (w[0].0, w[0].1) == (w[1].0, w[1].1);
+        let mut twice: Vec<(u64, u64)> = leaders.windows(2).filter(|w| same(w)).map(|w| (w[0].0, w[0].1)).collect();
         twice.dedup();
         twice
+    }
+
+    /// Write throughput of the load.
+    pub fn writes_per_sec(&self) -> f64 {
+        self.acked as f64 / self.load_time.as_secs_f64().max(1e-9)
+    }
+
+    /// Fsyncs per second and node during the load.
+    pub fn fsyncs_per_sec_per_node(&self) -> f64 {
+        self.fsyncs as f64 / self.load_time.as_secs_f64().max(1e-9) / self.options.nodes.max(1) as f64
+    }
+
+    /// The mode of the run: how the groups' logs are stored.
+    pub fn mode(&self) -> &'static str {
+        if self.options.separate_stores { "separate" } else { "shared" }
+    }
+
+    /// The run's row of the mode table: mode, groups, writes/s, p50 and p99
+    /// write latency, fsyncs/s per node, threads and open files per node.
+    pub fn table_row(&self) -> String {
+        let (p50, p99, _) = self.latency_us;
+        let each = |f: fn(&(u64, u64)) -> u64| {
+            let v: Vec<String> = self.procs.values().map(|p| f(p).to_string()).collect();
+            v.join("/")
+        };
+        format!(
+            "{:<9} {:>6} {:>9.0} {:>7.2} {:>7.2} {:>13.0} {:>12} {:>15}",
+            self.mode(),
+            self.options.groups,
+            self.writes_per_sec(),
+            p50 as f64 / 1e3,
+            p99 as f64 / 1e3,
+            self.fsyncs_per_sec_per_node(),
+            each(|p| p.0),
+            each(|p| p.1)
+        )
+    }
+
+    /// The header of [`Report::table_row`].
+    pub fn table_header() -> String {
+        format!(
+            "{:<9} {:>6} {:>9} {:>7} {:>7} {:>13} {:>12} {:>15}",
+            "mode", "groups", "writes/s", "p50 ms", "p99 ms", "fsyncs/s/node", "threads/node", "open files/node"
+        )
     }
 
     /// The human-readable summary.
@@ -96,9 +151,14 @@ impl Report {
     fn fmt_load(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let o = &self.options;
         let nemesis: Vec<&str> = o.nemesis.iter().map(|k| k.name()).collect();
+        let groups = match (o.groups, o.separate_stores) {
+            (1, _) => "1 Raft group".to_string(),
+            (g, false) => format!("{g} Raft groups sharing one chunklog log per node"),
+            (g, true) => format!("{g} Raft groups, one chunklog store each per node (--separate-stores)"),
+        };
         writeln!(
             f,
-            "kv_cluster: {} nodes on chunklog, {} keys x {} B values, {} clients, nemesis {} ({} kills, x{}, seed {}), snapshot every {} entries",
+            "kv_cluster: {} nodes x {groups}, {} keys x {} B values, {} clients, nemesis {} ({} kills, x{}, seed {}), snapshot every {} entries{}",
             o.nodes,
             o.keys,
             o.value_size,
@@ -107,7 +167,8 @@ impl Report {
             o.kills,
             o.repeat,
             o.seed,
-            o.snapshot_every
+            o.group_snapshot_every(),
+            if o.groups > 1 { " per group" } else { "" }
         )?;
         let secs = self.load_time.as_secs_f64();
         write!(
@@ -130,35 +191,78 @@ impl Report {
             p50 as f64 / 1e3,
             p99 as f64 / 1e3,
             max as f64 / 1e3
+        )?;
+        let each = |f: fn(&(u64, u64)) -> u64| {
+            let v: Vec<String> = self.procs.values().map(|p| f(p).to_string()).collect();
+            v.join("/")
+        };
+        let nodes: Vec<String> = self.procs.keys().map(|id| id.to_string()).collect();
+        writeln!(
+            f,
+            "  per node    {:.0} fsyncs/s during the load; threads {}, open files {} (nodes {}, at the end of the run)",
+            self.fsyncs_per_sec_per_node(),
+            each(|p| p.0),
+            each(|p| p.1),
+            nodes.join("/")
         )
     }
 
     fn fmt_cluster(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let leaders: Vec<String> = self.leaders.iter().map(|(t, n)| format!("node {n} in term {t}")).collect();
-        writeln!(
+        let g0: Vec<String> =
+            self.leaders.iter().filter(|l| l.0 == 0).map(|(_, t, n)| format!("node {n} in term {t}")).collect();
+        let of = if self.options.groups > 1 { " of group 0" } else { "" };
+        write!(
             f,
-            "  elections   {} leader{} seen: {}; final term {}",
-            self.leaders.len(),
-            if self.leaders.len() == 1 { "" } else { "s" },
-            leaders.join(", "),
+            "  elections   {} leader{} seen{of}: {}; final term {}",
+            g0.len(),
+            if g0.len() == 1 { "" } else { "s" },
+            g0.join(", "),
             self.final_term
         )?;
+        if self.options.groups > 1 {
+            write!(f, "; {} (group, term) leaders seen in all {} groups", self.leaders.len(), self.options.groups)?;
+        }
+        writeln!(f)?;
         for (id, v) in &self.node_stats {
             fmt_node_stats(f, *id, v)?;
         }
         writeln!(f, "              (counts since each node's last start)")?;
-        for t in self.terms_with_two_leaders() {
-            let nodes: Vec<String> =
-                self.leaders.iter().filter(|(lt, _)| *lt == t).map(|(_, n)| format!("node {n}")).collect();
-            writeln!(f, "  check       election safety VIOLATED: {} led in the same term {t}", nodes.join(" and "))?;
+        for (g, t) in self.terms_with_two_leaders() {
+            let nodes: Vec<String> = self
+                .leaders
+                .iter()
+                .filter(|(lg, lt, _)| (*lg, *lt) == (g, t))
+                .map(|(_, _, n)| format!("node {n}"))
+                .collect();
+            writeln!(
+                f,
+                "  check       election safety VIOLATED: {} led group {g} in the same term {t}",
+                nodes.join(" and ")
+            )?;
         }
         let (fl, fi) = self.final_leader;
-        writeln!(f, "  converged   leader node {fl}, every node applied index {fi}")
+        if self.options.groups == 1 {
+            return writeln!(f, "  converged   leader node {fl}, every node applied index {fi}");
+        }
+        let mut led: BTreeMap<NodeId, u64> = BTreeMap::new();
+        for (l, _) in &self.group_leaders {
+            *led.entry(*l).or_default() += 1;
+        }
+        let led: Vec<String> = led.iter().map(|(n, c)| format!("node {n} leads {c}")).collect();
+        writeln!(
+            f,
+            "  converged   all {} groups: every node applied its group leader's last index ({}); group 0: leader node {fl}, index {fi}",
+            self.group_leaders.len(),
+            led.join(", ")
+        )
     }
 
     fn fmt_divergence(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = &self.divergence;
         let state = match (d.states_agree, d.state_index) {
+            (true, Some(i)) if self.options.groups > 1 => {
+                format!("every group's state the same on every node (group 0 at index {i})")
+            }
             (true, Some(i)) => format!("every node's state the same at index {i}"),
             (true, None) => "every node empty".to_string(),
             (false, _) => "the nodes' states DIFFER".to_string(),
@@ -189,7 +293,8 @@ impl Report {
         let c = &self.linearizable_check;
         writeln!(
             f,
-            "  check       linearizable reads via leader: {} of {} right, {} missing, {} wrong, {} errors",
+            "  check       linearizable reads via {}: {} of {} right, {} missing, {} wrong, {} errors",
+            if self.options.groups > 1 { "each key's group leader" } else { "leader" },
             c.reads - c.missing - c.wrong - c.errors,
             self.acked,
             c.missing,

@@ -32,3 +32,9 @@ pub type NodeId = u64;
 
 /// The Raft handle of a node.
 pub type Raft = openraft::Raft<TypeConfig, crate::store::StateMachineStore>;
+
+/// The Raft group that holds `key` among `groups` groups: a CRC-32 of the
+/// key, modulo the number of groups (the same on every node and client).
+pub fn group_of(key: &str, groups: u64) -> u64 {
+    u64::from(crc32fast::hash(key.as_bytes())) % groups.max(1)
+}
