@@ -579,7 +579,7 @@ fn parent(args: &[String]) -> Result<()> {
             for &g in &gs.counts {
                 for (d, _) in multi::DRIVERS {
                     for (s, _) in multi::SYSTEMS {
-                        if multi::skip_reason(s, g, &gs).is_some() {
+                        if multi::skip_reason(s, g, d, &gs).is_some() {
                             continue;
                         }
                         let w = multi::workload(g, d);
@@ -595,7 +595,7 @@ fn parent(args: &[String]) -> Result<()> {
             for (d, _) in multi::DRIVERS {
                 for (s, _) in multi::SYSTEMS {
                     let w = multi::workload(g, d);
-                    let o = match multi::skip_reason(s, g, &gs) {
+                    let o = match multi::skip_reason(s, g, d, &gs) {
                         Some(why) => Outcome::Skipped(why),
                         None => median_run(runs.remove(&(w.clone(), s)).unwrap_or_default()),
                     };
