@@ -8,12 +8,16 @@
 //!   every write synced;
 //! - `raft-log`: one raft-log store per group (syncing at once).
 //!
-//! Two drivers: one thread per group (append, wait until durable, repeat),
-//! and 4 threads each owning a quarter of the groups and keeping one append
-//! outstanding per group: chunklog and raft-log via a flush callback that
-//! sends on the thread's channel; raft-engine, which has no asynchronous
-//! flush, by writing one entry for every group the thread owns in one
-//! `LogBatch`, synced (as a multi-Raft node batches its ready groups).
+//! Three drivers: `t`, one thread per group (append, wait until durable,
+//! repeat); `r4`, 4 threads each owning a quarter of the groups and keeping
+//! one append outstanding per group, chunklog and raft-log via a flush
+//! callback per append that sends the group back on the thread's channel
+//! (raft-engine, which has no asynchronous flush, runs `b4` here); `b4`,
+//! the same 4 threads writing one entry for every group they own per round
+//! and waiting until all are durable: chunklog's shared log with one
+//! `sync`, separate stores with a flush callback each, raft-engine with
+//! one `LogBatch` across regions, synced (as a multi-Raft node writes its
+//! ready groups).
 //!
 //! Also: RSS of a store of N idle groups after reopen, and the cold reopen
 //! of 1,000 groups x 1,000 entries of 1 KiB.
