@@ -16,7 +16,8 @@
 //! - `--reps N`: runs of each short write cell, the median reported
 //!   (default 5, 1 with `--quick`);
 //! - `--only a,b`: run only these groups: `serial`, `group`, `pipelined`,
-//!   `bulk`, `fresh`, `biglog`, `adapters`;
+//!   `bulk`, `fresh`, `biglog`, `adapters`, `groups` (many Raft groups:
+//!   see `compare/multi.rs`);
 //! - `--data-dir DIR`: where logs are written (default `target/bench-data`
 //!   in the workspace; must not be tmpfs);
 //! - `--svg FILE`: where to write the chart (default `DATA_DIR/bench.svg`).
@@ -27,6 +28,8 @@ mod adapters;
 mod chart;
 #[path = "compare/measure.rs"]
 mod measure;
+#[path = "compare/multi.rs"]
+mod multi;
 #[path = "compare/report.rs"]
 mod report;
 #[path = "compare/stores.rs"]
@@ -73,7 +76,11 @@ fn child(args: &[String]) -> Result<()> {
     let sizes = if rest.iter().any(|a| a == "--quick") { Sizes::quick() } else { Sizes::full() };
     let dir = Path::new(dir);
     let mut out = Report::default();
-    if let Some(w) = workload.strip_prefix("a-") {
+    if multi::is_groups_workload(workload) {
+        let gs =
+            if rest.iter().any(|a| a == "--quick") { multi::GroupSizes::quick() } else { multi::GroupSizes::full() };
+        multi::cell(workload, system, dir, &gs, &mut out)?;
+    } else if let Some(w) = workload.strip_prefix("a-") {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         rt.block_on(adapter_cell(w, Adapter::parse(system)?, dir, &sizes, &mut out))?;
     } else {
@@ -259,6 +266,8 @@ struct Args {
     only: Option<Vec<String>>,
     data_dir: PathBuf,
     svg: Option<PathBuf>,
+    /// `--group-counts`: the group counts of `groups` (default 1,16,256,4096).
+    group_counts: Option<Vec<usize>>,
 }
 
 fn parse_args(args: &[String]) -> Result<Args> {
@@ -269,6 +278,7 @@ fn parse_args(args: &[String]) -> Result<Args> {
         // The workspace's `target/`, where it was when the bench lived in the library.
         data_dir: Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join("target").join("bench-data"),
         svg: None,
+        group_counts: None,
     };
     let mut it = args.iter();
     while let Some(x) = it.next() {
@@ -281,9 +291,14 @@ fn parse_args(args: &[String]) -> Result<Args> {
             }
             "--data-dir" => a.data_dir = PathBuf::from(it.next().context("--data-dir needs a path")?),
             "--svg" => a.svg = Some(PathBuf::from(it.next().context("--svg needs a path")?)),
+            "--group-counts" => {
+                let v = it.next().context("--group-counts needs a list")?;
+                a.group_counts =
+                    Some(v.split(',').map(|n| n.parse().context("--group-counts")).collect::<Result<_>>()?);
+            }
             "-h" | "--help" => {
                 eprintln!(
-                    "compare [--quick] [--reps N] [--only serial,group,pipelined,bulk,fresh,biglog,adapters] [--data-dir DIR] [--svg FILE]"
+                    "compare [--quick] [--reps N] [--only serial,group,pipelined,bulk,fresh,biglog,adapters,groups] [--group-counts 1,16,256,4096] [--data-dir DIR] [--svg FILE]"
                 );
                 std::process::exit(0);
             }
@@ -552,6 +567,59 @@ fn parent(args: &[String]) -> Result<()> {
         }
     }
 
+    // Many Raft groups: throughput cells interleaved like workloads 1-3,
+    // then idle groups and the reopen of 1,000 groups.
+    if wants("groups") {
+        let mut gs = if a.quick { multi::GroupSizes::quick() } else { multi::GroupSizes::full() };
+        if let Some(c) = &a.group_counts {
+            gs.counts = c.clone();
+        }
+        let mut runs: HashMap<(String, &str), Vec<Outcome>> = HashMap::new();
+        for _ in 0..a.reps {
+            for &g in &gs.counts {
+                for (d, _) in multi::DRIVERS {
+                    for (s, _) in multi::SYSTEMS {
+                        if multi::skip_reason(s, g, d, &gs).is_some() {
+                            continue;
+                        }
+                        let w = multi::workload(g, d);
+                        let dir = fresh_dir(&a.data_dir, &format!("groups-{s}"))?;
+                        let o = r.run_once(&w, s, &dir);
+                        runs.entry((w, s)).or_default().push(o);
+                        remove(&dir);
+                    }
+                }
+            }
+        }
+        for &g in &gs.counts {
+            for (d, _) in multi::DRIVERS {
+                for (s, _) in multi::SYSTEMS {
+                    let w = multi::workload(g, d);
+                    let o = match multi::skip_reason(s, g, d, &gs) {
+                        Some(why) => Outcome::Skipped(why),
+                        None => median_run(runs.remove(&(w.clone(), s)).unwrap_or_default()),
+                    };
+                    r.results.insert(&w, s, o);
+                }
+            }
+        }
+        let dir = fresh_dir(&a.data_dir, "groups-idle-empty")?;
+        r.run("gidle-empty", "shared", &dir);
+        remove(&dir);
+        let dir = fresh_dir(&a.data_dir, "groups-idle")?;
+        r.run("gidle-write", "shared", &dir);
+        r.run("gidle-open", "shared", &dir);
+        remove(&dir);
+        let dir = fresh_dir(&a.data_dir, "groups-reopen")?;
+        r.run("greopen-write", "shared", &dir);
+        if !measure::drop_page_cache() {
+            eprintln!("warning: the cold reopen of the groups is warm");
+        }
+        r.run("greopen-cold", "shared", &dir);
+        r.run("greopen-warm", "shared", &dir);
+        remove(&dir);
+    }
+
     let total = r.started.elapsed();
     let results = r.results;
     let mut notes = Vec::new();
@@ -576,15 +644,28 @@ fn parent(args: &[String]) -> Result<()> {
         a.reps,
         a.reps.min(3)
     );
-    println!("### Engines and the raw disk\n\n{}", report::engine_table(&results));
-    println!("### openraft adapters\n\n{}", report::adapter_table(&results));
+    let engine = ["serial", "group", "pipelined", "bulk", "fresh", "biglog"].iter().any(|g| wants(g));
+    if engine {
+        println!("### Engines and the raw disk\n\n{}", report::engine_table(&results));
+    }
+    if wants("adapters") {
+        println!("### openraft adapters\n\n{}", report::adapter_table(&results));
+    }
+    if wants("groups") {
+        println!("{}", multi::tables(&results, a.reps));
+    }
     println!("### Targets\n\n{}", report::targets_table(&results));
-    println!("### Spread: slowest and fastest of the {} runs\n\n{}", a.reps, report::spread_table(&results));
+    if engine {
+        println!("### Spread: slowest and fastest of the {} runs\n\n{}", a.reps, report::spread_table(&results));
+    }
     for n in notes {
         println!("Note: {n}\n");
     }
     for (w, s, e) in results.failures() {
         println!("Failed: {w} / {s}: {e} (its stderr is in the progress log)\n");
+    }
+    if !engine {
+        return Ok(());
     }
     let svg = a.svg.unwrap_or_else(|| a.data_dir.join("bench.svg"));
     match chart::write_svg(&results, &svg, "chunklog vs raft-log vs raft-engine: throughput, 2 vCPU, ext4 on virtio") {

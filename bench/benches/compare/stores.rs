@@ -95,6 +95,18 @@ pub trait Store: Send + Sync {
     fn index_bytes(&self) -> Option<(u64, u64)> {
         None
     }
+
+    /// The `fdatasync`s the system counted itself, for systems that count.
+    fn fsyncs(&self) -> Option<u64> {
+        None
+    }
+
+    /// Appends one entry to the group of each writer of `writers` in one
+    /// write and returns once all are durable (raft-engine: one `LogBatch`
+    /// across regions, as a multi-Raft node writes its ready groups).
+    fn append_regions_durable(&self, _writers: &[usize], _payloads: &[&[u8]]) -> Result<()> {
+        bail!("no multi-group batch write")
+    }
 }
 
 /// Opens (or creates) the log of `system` in `dir`.
@@ -180,6 +192,10 @@ impl Store for Chunklog {
     fn index_bytes(&self) -> Option<(u64, u64)> {
         let s = self.log.stats();
         Some((s.index_bytes as u64, s.entries))
+    }
+
+    fn fsyncs(&self) -> Option<u64> {
+        Some(self.log.stats().fsyncs)
     }
 }
 
@@ -377,6 +393,22 @@ impl Store for RaftEngineStore {
 
     fn append_then(&self, _payload: &[u8], _done: Done) -> Result<()> {
         bail!("raft-engine has no asynchronous flush: write(sync) blocks")
+    }
+
+    fn append_regions_durable(&self, writers: &[usize], payloads: &[&[u8]]) -> Result<()> {
+        let mut batch = raft_engine::LogBatch::with_capacity(writers.len());
+        for (&w, p) in writers.iter().zip(payloads) {
+            let r = region(w);
+            let e = raft_proto::eraftpb::Entry {
+                term: 1,
+                index: self.engine.last_index(r).map_or(1, |l| l + 1),
+                data: bytes::Bytes::copy_from_slice(p),
+                ..Default::default()
+            };
+            batch.add_entries::<EntryExt>(r, &[e])?;
+        }
+        self.engine.write(&mut batch, true)?;
+        Ok(())
     }
 
     fn read(&self, index: u64) -> Result<usize> {
