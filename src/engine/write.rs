@@ -28,14 +28,31 @@ impl ChunkLog {
         I: IntoIterator<Item = (u64, B)>,
         B: AsRef<[u8]>,
     {
-        self.wait_for_room()?;
         let g = self.group;
+        self.append_groups(entries.into_iter().map(|(i, b)| (g, i, b)))
+    }
+
+    /// Appends entries `(group, index, payload)` to any groups of the
+    /// store at once, under one hold of the engine's locks: what a
+    /// multi-raft node writes for many groups in one round. Each group's
+    /// indexes must follow on as in [`append`](Self::append); groups may
+    /// come in any order and interleave. Readable on return, durable with
+    /// the next flush, like `append`.
+    ///
+    /// On [`Error::NonConsecutive`] the entries before the offending one
+    /// are appended and the rest are not.
+    pub fn append_groups<I, B>(&self, entries: I) -> Result<()>
+    where
+        I: IntoIterator<Item = (u64, u64, B)>,
+        B: AsRef<[u8]>,
+    {
+        self.wait_for_room()?;
         let mut sh = self.core.shared.write();
         let mut q = self.core.pipe.queue.lock();
         q.check()?;
         let mut queued = false;
         let result = (|| {
-            for (index, payload) in entries {
+            for (g, index, payload) in entries {
                 let payload = payload.as_ref();
                 check_len(payload.len())?;
                 if index == u64::MAX {

@@ -203,9 +203,13 @@ impl Groups for Shared {
     }
 
     fn append_each_durable(&self, gs: &[usize], payloads: &[&[u8]]) -> Result<()> {
-        for (g, p) in gs.iter().zip(payloads) {
-            self.append(*g, p)?;
-        }
+        // One hold of the engine's locks for the whole round
+        // (`append_groups`), as raft-engine writes a round as one batch.
+        let entries = gs.iter().zip(payloads).map(|(&g, p)| {
+            let (_, next) = &self.groups[g];
+            (g as u64 + 1, next.fetch_add(1, Ordering::Relaxed), *p)
+        });
+        self.log.append_groups(entries)?;
         self.log.sync()?;
         Ok(())
     }
