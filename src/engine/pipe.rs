@@ -195,6 +195,12 @@ impl Queue {
         self.poisoned.as_ref().map_or(Error::Closed, Poison::error)
     }
 
+    /// Asks the next flush to delete, once it is durable, the sealed
+    /// chunks below `below` (a request never moves back).
+    pub fn delete_below_after_flush(&mut self, below: u64) {
+        self.purge_below = Some(self.purge_below.map_or(below, |b| b.max(below)));
+    }
+
     pub fn has_work(&self) -> bool {
         !self.segments.is_empty() || !self.callbacks.is_empty() || self.purge_below.is_some()
     }

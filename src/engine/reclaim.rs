@@ -195,7 +195,7 @@ impl ChunkLog {
             let sh = self.core.shared.read();
             let below = sh.oldest_live_chunk();
             let mut q = self.core.pipe.queue.lock();
-            q.purge_below = Some(q.purge_below.map_or(below, |b| b.max(below)));
+            q.delete_below_after_flush(below);
         }
         self.core.pipe.work_cv.notify_one();
         self.core.stats.copied_entries.fetch_add(done.entries, Ordering::Relaxed);

@@ -170,7 +170,7 @@ impl ChunkLog {
         apply::apply_checked(state, ix, Change::Purge { index, meta: Bytes::copy_from_slice(meta) });
         cache.purge_upto(g, index);
         let below = sh.oldest_live_chunk();
-        q.purge_below = Some(q.purge_below.map_or(below, |b| b.max(below)));
+        q.delete_below_after_flush(below);
         drop(q);
         drop(sh);
         self.core.pipe.work_cv.notify_one();
@@ -196,7 +196,7 @@ impl ChunkLog {
         sh.groups.remove(&g);
         sh.cache.remove_group(g);
         let below = sh.oldest_live_chunk();
-        q.purge_below = Some(q.purge_below.map_or(below, |b| b.max(below)));
+        q.delete_below_after_flush(below);
         drop(q);
         drop(sh);
         self.core.pipe.work_cv.notify_one();
