@@ -12,8 +12,36 @@
 //! once stale records outnumber live ones.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use bytes::Bytes;
+
+/// Hashes a group id (a `u64`) with one multiplication: the cache looks a
+/// group up on every insertion and eviction, and the default SipHash
+/// showed up in profiles of many-group appends. Ids are not chosen by an
+/// adversary the cache must resist (they are the application's own).
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        // Fibonacci hashing; the high bits are spread, and hashbrown uses
+        // the high 7 bits for its control bytes and the low ones to pick
+        // the bucket, so fold them together.
+        let h = v.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = h ^ (h >> 32);
+    }
+}
+
+type Runs = HashMap<u64, Run, BuildHasherDefault<IdHasher>>;
 
 #[derive(Debug, Default)]
 struct Run {
@@ -31,7 +59,7 @@ impl Run {
 pub(crate) struct Cache {
     max_bytes: usize,
     max_entries: usize,
-    runs: HashMap<u64, Run>,
+    runs: Runs,
     /// `(serial, group, index)` in insertion order, live or stale.
     order: VecDeque<(u64, u64, u64)>,
     next_serial: u64,
@@ -41,7 +69,15 @@ pub(crate) struct Cache {
 
 impl Cache {
     pub fn new(max_bytes: usize, max_entries: usize) -> Self {
-        Cache { max_bytes, max_entries, runs: HashMap::new(), order: VecDeque::new(), next_serial: 0, len: 0, bytes: 0 }
+        Cache {
+            max_bytes,
+            max_entries,
+            runs: Runs::default(),
+            order: VecDeque::new(),
+            next_serial: 0,
+            len: 0,
+            bytes: 0,
+        }
     }
 
     fn enabled(&self) -> bool {
