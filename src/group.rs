@@ -16,5 +16,7 @@ pub(crate) struct Group {
     pub appends: u64,
     /// Flush callbacks registered through the group's handles since open
     /// (`flush`, `sync`, `save_vote`): how often it waited for an fsync.
+    /// Counted with the `metrics` feature only.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub flushes: AtomicU64,
 }
