@@ -123,3 +123,55 @@ fn readers_race_a_writer_that_rotates_truncates_and_purges() {
     assert!(hits > 1000, "{hits} reads checked");
     assert!(log.stats().chunks > 2);
 }
+
+/// A read over many chunks is done in passes; a truncation and re-append
+/// landing between two passes must not make one read return entries of
+/// both versions (it starts again, or stops before the change).
+#[test]
+fn long_reads_never_mix_entries_from_before_and_after_a_truncation() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(&small(dir.path(), 4).cache(0, 0));
+    let ver = |v: u64, i: u64| format!("{v}:{i}").into_bytes();
+    log.append((1..=200).map(|i| (i, ver(0, i)))).unwrap();
+    log.sync().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (log, stop) = (log.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut v = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                v += 1;
+                log.truncate_after(Some(100)).unwrap();
+                log.append((101..=200).map(|i| (i, ver(v, i)))).unwrap();
+                // On disk, so a read of them takes several passes.
+                log.sync().unwrap();
+            }
+            v
+        })
+    };
+    let (mut reads, mut mixed) = (0, 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+    while std::time::Instant::now() < deadline {
+        let got = log.read_range(1..=200).unwrap();
+        reads += 1;
+        for (k, (i, _)) in got.iter().enumerate() {
+            assert_eq!(*i, k as u64 + 1, "read {reads}: not consecutive from 1");
+        }
+        let versions: std::collections::BTreeSet<&[u8]> = got
+            .iter()
+            .filter(|(i, _)| *i > 100)
+            .map(|(_, b)| {
+                let s = b.as_ref();
+                &s[..s.iter().position(|&c| c == b':').unwrap()]
+            })
+            .collect();
+        if versions.len() > 1 {
+            mixed += 1;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let rounds = writer.join().unwrap();
+    println!("{reads} reads of 200 entries in 50 chunks against {rounds} truncate-and-append rounds: {mixed} mixed");
+    assert!(rounds > 10, "{rounds} rounds");
+    assert_eq!(mixed, 0, "reads that returned entries of two versions");
+}

@@ -26,6 +26,10 @@ pub(crate) struct Shared {
     pub live: BTreeMap<u64, u64>,
     /// Sum of `live`.
     pub live_bytes: u64,
+    /// Bumped whenever entries a reader may have returned are replaced
+    /// (a truncation, a group removal): a read in several passes restarts
+    /// if it moved between its passes, so it never mixes old and new.
+    pub rewrites: u64,
 }
 
 impl Shared {

@@ -248,6 +248,7 @@ impl ChunkLog {
             tail,
             live,
             live_bytes,
+            rewrites: 0,
         };
         // Chunks left over from an interrupted purge are deleted by the
         // first flush round.

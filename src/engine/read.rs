@@ -25,6 +25,10 @@ const MAX_MERGED_READ: u64 = 1 << 20;
 /// range is read in passes), so readers cannot exhaust file descriptors.
 const CHUNKS_PER_READ_PASS: usize = 4;
 
+/// A read in several passes starts again at most this many times when a
+/// truncation comes between its passes.
+const MAX_READ_ATTEMPTS: u32 = 16;
+
 impl ChunkLog {
     /// The payload of entry `index`, or `None` if it is purged or beyond
     /// the last index. Verifies the record's CRC and index.
@@ -57,11 +61,32 @@ impl ChunkLog {
             },
             Bound::Unbounded => u64::MAX,
         };
-        let mut next = Some(lo);
-        while let Some(from) = next {
-            next = self.read_pass(from, hi, !out.is_empty(), &mut out)?;
+        // A long range is read in passes, each under the state lock. If a
+        // truncation (or a group removal) came between two passes, the
+        // later pass could return entries that replaced ones an earlier
+        // pass returned: read again from the start, a few times, then
+        // return the entries read before the change.
+        let mut attempts = 0;
+        'read: loop {
+            out.clear();
+            let mut seen = None;
+            let mut next = Some(lo);
+            while let Some(from) = next {
+                let before = out.len();
+                let (n, rewrites) = self.read_pass(from, hi, !out.is_empty(), &mut out)?;
+                if seen.is_some_and(|s| s != rewrites) {
+                    out.truncate(before);
+                    attempts += 1;
+                    if attempts < MAX_READ_ATTEMPTS {
+                        continue 'read;
+                    }
+                    break;
+                }
+                seen = Some(rewrites);
+                next = n;
+            }
+            return Ok(out);
         }
-        Ok(out)
     }
 
     /// Reads entries `from..=hi` that exist into `out`, touching the files
@@ -69,25 +94,35 @@ impl ChunkLog {
     /// pass starts, if entries are left. `continued`: an earlier pass read
     /// entries below `from`; if a purge removed `from` since, stop there,
     /// so the result stays consecutive.
-    fn read_pass(&self, from: u64, hi: u64, continued: bool, out: &mut Vec<(u64, Bytes)>) -> Result<Option<u64>> {
+    /// Also returns the store's rewrite count when the pass took its
+    /// state lock.
+    fn read_pass(
+        &self,
+        from: u64,
+        hi: u64,
+        continued: bool,
+        out: &mut Vec<(u64, Bytes)>,
+    ) -> Result<(Option<u64>, u64)> {
         let poisoned = self.core.pipe.poisoned.load(Ordering::Acquire);
         let mut disk: Vec<(u64, Slot)> = Vec::new();
         let mut files: BTreeMap<u64, (Codec, Arc<dyn VfsFile>)> = BTreeMap::new();
         let base = out.len() as u64;
         let mut next = None;
+        let rewrites;
         {
             let g = self.group;
             let sh = self.core.shared.read();
-            let Some(grp) = sh.groups.get(&g) else { return Ok(None) };
+            rewrites = sh.rewrites;
+            let Some(grp) = sh.groups.get(&g) else { return Ok((None, rewrites)) };
             let (Some(first), Some(last)) = (grp.index.first(), grp.index.last()) else {
-                return Ok(None);
+                return Ok((None, rewrites));
             };
             if continued && from < first {
-                return Ok(None);
+                return Ok((None, rewrites));
             }
             let (lo, hi) = (from.max(first), hi.min(last));
             if lo > hi {
-                return Ok(None);
+                return Ok((None, rewrites));
             }
             out.reserve((hi - lo).saturating_add(1).min(1 << 16) as usize);
             // Lock order: state, then the chunk table, then the queue.
@@ -149,7 +184,7 @@ impl ChunkLog {
             self.core.stats.cache_misses.fetch_add(misses, Ordering::Relaxed);
         }
         self.read_from_disk(&disk, &files, out, base)?;
-        Ok(next)
+        Ok((next, rewrites))
     }
 
     /// Positional reads outside every lock, merged over contiguous runs;

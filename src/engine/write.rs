@@ -136,6 +136,7 @@ impl ChunkLog {
         q.check()?;
         self.enqueue(&mut sh, &mut q, |buf, at| format::encode_truncate(buf, at, g, index))?;
         sh.forget(g, index.map_or(0, |i| i.saturating_add(1)), u64::MAX);
+        sh.rewrites += 1;
         let Shared { groups, cache, .. } = &mut *sh;
         let Group { state, index: ix, .. } = groups.entry(g).or_default();
         apply::apply_checked(state, ix, Change::Truncate(index));
@@ -192,6 +193,7 @@ impl ChunkLog {
         q.check()?;
         self.enqueue(&mut sh, &mut q, |buf, at| format::encode_group_removed(buf, at, g))?;
         sh.forget(g, 0, u64::MAX);
+        sh.rewrites += 1;
         self.core.reclaim.wake();
         sh.groups.remove(&g);
         sh.cache.remove_group(g);
