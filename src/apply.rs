@@ -106,13 +106,11 @@ pub(crate) fn apply_checked(state: &mut LogState, index: &mut Index, change: Cha
     match change {
         Change::Entry { index: i, slot } => {
             let _ = state.apply_entry(i); // checked
-            if !index.push(i, slot) {
-                // At replay: entries below were in chunks that are gone;
-                // the final check decides whether the purge point covers
-                // them.
-                index.truncate_after(None);
-                index.push(i, slot);
-            }
+            // `check` made `i` the state's next index, and a live index
+            // always ends where the state does. (A replay, whose index can
+            // lag behind copies, places entries itself: `recovery.rs`.)
+            let pushed = index.push(i, slot);
+            debug_assert!(pushed, "entry {i} does not follow the index");
         }
         Change::Vote(v) => state.vote = Some(v),
         Change::Committed(c) => state.committed = c,
@@ -126,9 +124,10 @@ pub(crate) fn apply_checked(state: &mut LogState, index: &mut Index, change: Cha
             index.purge_upto(i);
         }
         Change::Copy { index: i, slot } => {
-            // At replay the index may not hold it (its chunk was purged
-            // below a purge point the final check verifies): nothing to move.
-            let _ = index.set(i, slot);
+            // `check` made `i` one of the state's entries, which a live
+            // index holds. (A replay places copies itself: `recovery.rs`.)
+            let moved = index.set(i, slot);
+            debug_assert!(moved, "copy of entry {i}, which the index does not hold");
         }
     }
 }

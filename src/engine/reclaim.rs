@@ -36,6 +36,7 @@ use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
 
 use super::{ChunkLog, Core};
+use crate::apply::{self, Change};
 use crate::error::Result;
 use crate::format;
 use crate::index::Slot;
@@ -220,7 +221,7 @@ impl ChunkLog {
                 self.enqueue(&mut sh, &mut q, |buf, at| format::encode_entry_copy(buf, at, g, i, &payload))?;
             let slot = Slot { chunk: sh.tail.id, offset, len };
             if let Some(grp) = sh.groups.get_mut(&g) {
-                grp.index.set(i, slot);
+                apply::apply_checked(&mut grp.state, &mut grp.index, Change::Copy { index: i, slot });
             }
             sh.drop_live(old);
             sh.add_live(slot);
