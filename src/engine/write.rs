@@ -344,13 +344,18 @@ impl ChunkLog {
     fn rotate(&self, sh: &mut Shared, q: &mut Queue) -> Result<()> {
         let last = sh.tail.id;
         let id = last.checked_add(1).ok_or(Error::OutOfRange { what: "chunk id", value: last, max: u64::MAX - 1 })?;
+        // The copies into this chunk by group, once: not a scan of every
+        // copy for each of (possibly) thousands of groups.
+        let mut copied: std::collections::HashMap<u64, Vec<(u64, u64)>> = std::collections::HashMap::new();
+        for &(g, lo, hi) in &sh.copied {
+            copied.entry(g).or_default().push((lo, hi));
+        }
         let groups = sh
             .groups
             .iter()
             .map(|(&group, g)| {
-                let copied: Vec<(u64, u64)> =
-                    sh.copied.iter().filter(|c| c.0 == group).map(|&(_, lo, hi)| (lo, hi)).collect();
-                let runs = g.index.runs_in_chunk(last, &copied);
+                let copied = copied.get(&group).map_or(&[][..], Vec::as_slice);
+                let runs = g.index.runs_in_chunk(last, copied);
                 let runs = runs.into_iter().map(|(first, slots)| format::Run::new(first, slots)).collect();
                 format::GroupFooter { group, state: g.state.clone(), runs }
             })
