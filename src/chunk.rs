@@ -46,13 +46,25 @@ pub(crate) struct ChunkReader<'a> {
     /// How the chunk's frames are encoded (from its header; format 1
     /// until the header is read).
     pub codec: Codec,
+    /// The header says the file is recycled: bytes after the last record
+    /// may be an earlier life's frames.
+    pub recycled: bool,
 }
 
 impl<'a> ChunkReader<'a> {
     /// A reader for a record-by-record scan ([`SCAN_WINDOW`] readahead).
     pub fn new(file: &'a dyn VfsFile, path: &'a Path) -> Result<Self> {
         let len = file.size().map_err(|e| Error::io("stat", path, e))?;
-        Ok(ChunkReader { file, path, len, buf: Vec::new(), buf_start: 0, readahead: SCAN_WINDOW, codec: Codec::V1 })
+        Ok(ChunkReader {
+            file,
+            path,
+            len,
+            buf: Vec::new(),
+            buf_start: 0,
+            readahead: SCAN_WINDOW,
+            codec: Codec::V1,
+            recycled: false,
+        })
     }
 
     /// Up to `n` bytes at `off` (fewer at the end of the file).
@@ -163,6 +175,14 @@ impl<'a> ChunkReader<'a> {
             }
             if off.saturating_add(overhead) > end {
                 break;
+            }
+            // Most positions fail on their kind or reserved bytes, without
+            // a CRC: what keeps a scan over a recycled file's old frames,
+            // or over random bytes, cheap.
+            let codec = self.codec;
+            if !format::plausible_frame_header(codec, self.window_from(off, codec.frame_header_len())?) {
+                off += 1;
+                continue;
             }
             if self.frame(off, end)?.is_ok() {
                 return Ok(Some(off));

@@ -81,6 +81,22 @@ pub struct Config {
     /// [`ChunkLog::pinning`]: crate::ChunkLog::pinning
     #[serde(default = "defaults::reclaim_percent")]
     pub reclaim_percent: u32,
+
+    /// Purged chunk files kept for reuse as new chunks, instead of being
+    /// deleted. Deleting a large file can stall every `fdatasync` of the
+    /// file system for tens of milliseconds (ext4 mounted with `discard`
+    /// frees and trims its blocks in the journal commit), and a reused
+    /// file's blocks are already allocated and written, so appends into it
+    /// sync no metadata. A reused file keeps its old bytes after what is
+    /// written into it; they are never read as records, because every
+    /// chunk file gets a new CRC salt (see `docs/FORMAT.md`, "Recycled
+    /// chunk files"). Up to this many files of about `chunk_max_size` stay
+    /// on disk as `*.free` (counted in [`Stats::recycled_files`]). Default
+    /// 8; 0 deletes purged chunks at once.
+    ///
+    /// [`Stats::recycled_files`]: crate::Stats::recycled_files
+    #[serde(default = "defaults::recycle_chunks_max")]
+    pub recycle_chunks_max: usize,
 }
 
 pub(crate) mod defaults {
@@ -105,6 +121,9 @@ pub(crate) mod defaults {
     pub fn reclaim_percent() -> u32 {
         200
     }
+    pub fn recycle_chunks_max() -> usize {
+        8
+    }
 }
 
 impl Config {
@@ -120,7 +139,14 @@ impl Config {
             tag: String::new(),
             open_chunks_max: defaults::open_chunks_max(),
             reclaim_percent: defaults::reclaim_percent(),
+            recycle_chunks_max: defaults::recycle_chunks_max(),
         }
+    }
+
+    /// Sets `recycle_chunks_max` (builder style); 0 turns recycling off.
+    pub fn recycle_chunks_max(mut self, files: usize) -> Self {
+        self.recycle_chunks_max = files;
+        self
     }
 
     /// Sets `reclaim_percent` (builder style); 0 turns reclamation off.

@@ -67,6 +67,11 @@ pub struct ChunkReport {
     /// of the zeros after its last record (or after its trailer) that no
     /// record reached. Not damage, and not part of any record.
     pub preallocated: Option<(u64, u64)>,
+    /// The earlier life's bytes at the end of a newest chunk written into
+    /// a recycled file: `(offset, bytes)` after its last record (or
+    /// trailer), where no valid record of this chunk follows. Not damage:
+    /// what an unclean stop leaves; open gives them back.
+    pub recycled: Option<(u64, u64)>,
 }
 
 /// A problem found in a directory.
@@ -122,7 +127,9 @@ impl Report {
     /// chunk never completely created): every repair but giving back
     /// preallocated space.
     pub fn damage_repairs(&self) -> impl Iterator<Item = &RepairAction> {
-        self.repairs.iter().filter(|r| !matches!(r, RepairAction::TrimPreallocated { .. }))
+        self.repairs
+            .iter()
+            .filter(|r| !matches!(r, RepairAction::TrimPreallocated { .. } | RepairAction::TrimRecycled { .. }))
     }
 }
 
@@ -205,6 +212,7 @@ pub fn scan_chunk(
                 problem(16, format!("header names chunk {}", h.chunk_id));
             }
             r.codec = h.codec;
+            r.recycled = h.recycled;
             report.version = Some(h.codec.version);
             report.tag = Some(h.tag);
         }
@@ -212,6 +220,13 @@ pub fn scan_chunk(
     }
     let mut off = format::HEADER_LEN as u64;
     while off < r.len {
+        let bad = r.frame(off, r.len)?.is_err();
+        // A recycled file's earlier life after the last record (a torn
+        // last record included): what open gives back, not damage.
+        if bad && newest && r.recycled && !report.records.is_empty() && !r.any_valid_frame_in(off + 1, r.len)? {
+            report.recycled = Some((off, r.len - off));
+            break;
+        }
         let (info, body) = match r.frame(off, r.len)? {
             Ok(f) => {
                 let index = (matches!(f.kind, RecordKind::Entry | RecordKind::EntryCopy) && f.body.len() >= 8)
@@ -295,6 +310,11 @@ pub fn scan_chunk(
                         report.preallocated = Some((end, r.len - end));
                         break;
                     }
+                    if newest && r.recycled && !r.any_valid_frame_in(end, r.len)? {
+                        report.sealed = true;
+                        report.recycled = Some((end, r.len - end));
+                        break;
+                    }
                 }
             }
         }
@@ -337,7 +357,9 @@ pub fn check(vfs: &dyn Vfs, dir: &Path, mut progress: impl FnMut(u64)) -> Result
         p.repairable = report.repairs.iter().any(|r| match r {
             RepairAction::Cut { path, at, .. } => *path == p.path && p.offset >= *at,
             RepairAction::Remove { path, .. } => *path == p.path,
-            RepairAction::TrimPreallocated { path, at, .. } => *path == p.path && p.offset >= *at,
+            RepairAction::TrimPreallocated { path, at, .. } | RepairAction::TrimRecycled { path, at, .. } => {
+                *path == p.path && p.offset >= *at
+            }
         });
     }
     Ok(report)

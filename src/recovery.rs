@@ -55,6 +55,18 @@ pub enum Repair {
         /// Zero bytes given back.
         bytes: u64,
     },
+    /// Give back the bytes after the last record of a newest chunk
+    /// written into a recycled file: its earlier life's frames (which fail
+    /// this chunk's CRCs), and possibly a last record torn by the stop.
+    /// Not damage: what an unclean stop leaves.
+    TrimRecycled {
+        /// The chunk file.
+        path: PathBuf,
+        /// New length.
+        at: u64,
+        /// Bytes given back.
+        bytes: u64,
+    },
 }
 
 pub(crate) struct Recovered {
@@ -427,6 +439,7 @@ impl<'a> Replayer<'a> {
             Ok(h) => {
                 self.expected_tag.get_or_insert(h.tag);
                 r.codec = h.codec;
+                r.recycled = h.recycled;
                 Ok(())
             }
             Err(HeaderError::UnsupportedVersion(v)) => Err(Error::UnsupportedVersion {
@@ -611,6 +624,7 @@ impl<'a> Replayer<'a> {
             }
             _ if records == 0 => return Err(r.corrupt(off, format!("checkpoint: {why}"))),
             Rest::Zeros => self.repairs.push(Repair::TrimPreallocated { path, at: off, bytes: r.len - off }),
+            Rest::Torn if r.recycled => self.repairs.push(Repair::TrimRecycled { path, at: off, bytes: r.len - off }),
             Rest::Torn => self.repairs.push(Repair::Cut { path, at: off, dropped: r.len - off }),
         }
         Ok(())
@@ -635,6 +649,12 @@ impl<'a> Replayer<'a> {
             // Sealed, but its preallocated space was not given back yet.
             let path = r.path.to_path_buf();
             self.repairs.push(Repair::TrimPreallocated { path, at: trailer_end, bytes: r.len - trailer_end });
+            return Ok(Some(trailer_end));
+        }
+        if trailer_ok && newest && r.recycled && !r.any_valid_frame_in(trailer_end, r.len)? {
+            // Sealed, but the recycled file's old bytes were not cut yet.
+            let path = r.path.to_path_buf();
+            self.repairs.push(Repair::TrimRecycled { path, at: trailer_end, bytes: r.len - trailer_end });
             return Ok(Some(trailer_end));
         }
         if !newest && trailer_end == r.len {
@@ -748,12 +768,16 @@ pub(crate) fn apply_repairs(vfs: &dyn Vfs, dir: &Path, repairs: &[Repair], keep_
             match r {
                 Repair::Cut { path, at, .. } => save_broken(vfs, dir, path, *at)?,
                 Repair::Remove { path, .. } => save_broken(vfs, dir, path, 0)?,
-                Repair::TrimPreallocated { .. } => {}
+                Repair::TrimPreallocated { .. } | Repair::TrimRecycled { .. } => {}
             }
         }
         match r {
             Repair::TrimPreallocated { path, at, bytes: len } => {
                 tracing::debug!(chunk = %path.display(), offset = at, bytes = len, "giving back preallocated space of the newest chunk");
+                cut(vfs, path, *at)?;
+            }
+            Repair::TrimRecycled { path, at, bytes: len } => {
+                tracing::debug!(chunk = %path.display(), offset = at, bytes = len, "giving back the old bytes of the newest chunk's recycled file");
                 cut(vfs, path, *at)?;
             }
             Repair::Cut { path, at, dropped } => {

@@ -60,6 +60,15 @@ pub trait Vfs: Send + Sync + Debug + 'static {
     fn create_new(&self, path: &Path) -> io::Result<Arc<dyn VfsFile>>;
     /// Deletes a file.
     fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Renames `from` to `to` in the same directory; fails with
+    /// [`io::ErrorKind::AlreadyExists`] if `to` exists. Durable once the
+    /// directory is synced. Chunk recycling uses it; the default fails
+    /// with [`io::ErrorKind::Unsupported`], and purged chunks are then
+    /// deleted instead of recycled.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let _ = (from, to);
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
     /// Makes the directory's entries (created and removed files) durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
 }
@@ -139,6 +148,22 @@ impl Vfs for StdVfs {
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         std::fs::remove_file(path)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+            Ok(()) => Ok(()),
+            // A file system without RENAME_NOREPLACE: check, then rename
+            // (only this process writes in a locked log directory).
+            Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOSYS) => {
+                if std::fs::symlink_metadata(to).is_ok() {
+                    return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+                }
+                std::fs::rename(from, to)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {

@@ -1,7 +1,8 @@
 //! Failing disk: fail the Nth I/O operation of a workload, once and from
 //! then on, for every N: a short write then ENOSPC, EIO from fdatasync, a
 //! failed create, unlink or directory sync. Every failure must surface as
-//! a typed error without a panic; no flush callback may report success
+//! a typed error without a panic (a failed rename too: recycling purged
+//! chunk files); no flush callback may report success
 //! after a failed fsync; the store is poisoned by a failed write or sync;
 //! a partial record is never served; reopening meets the "nothing lost" rule.
 
@@ -122,6 +123,15 @@ fn run(only: Option<IoOp>, failure: Failure) -> (u64, u64) {
     println!("{only:?} {failure:?}: {cases} cases, {fired} with the fault fired");
     assert!(fired > 0, "the fault plan hit something");
     (cases, fired)
+}
+
+/// A failed rename: moving a purged chunk into the recycling pool (the
+/// chunk is deleted instead) or reusing a pooled file as a new chunk (the
+/// store is poisoned, as when creating a chunk fails).
+#[test]
+fn failed_rename() {
+    let (cases, _) = run(Some(IoOp::Rename), Failure::Eio);
+    assert!(cases > 4, "the workload recycles chunk files: {cases} cases");
 }
 
 #[test]

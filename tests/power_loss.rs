@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chunklog::{ChunkLog, Config};
-use common::memfs::{Failure, FaultPlan, MemFs};
+use common::memfs::{Failure, FaultPlan, IoOp, MemFs};
 use common::model::{Model, Op, Rng, check_rule, gen_op};
 use common::scale;
 
@@ -104,6 +104,9 @@ fn crash_after_every_io_step_of_a_short_workload() {
     assert_eq!(dry_acked, dry_ops.len(), "clean run acknowledges everything");
     let total = dry.ops();
     assert!(total > 100, "{total} I/O steps");
+    // The crash points include a purged chunk moved into the recycling
+    // pool and a pooled file reused as a new chunk.
+    assert!(dry.ops_of(IoOp::Rename) >= 2, "{} renames", dry.ops_of(IoOp::Rename));
     let mut cases = 0;
     for step in 0..=total {
         for variant in 0..3u64 {

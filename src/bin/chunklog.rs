@@ -211,6 +211,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                                  (not damage: zeros no record reached, nothing to save)",
                                 path.display()
                             ),
+                            RepairAction::TrimRecycled { path, at, bytes } => println!(
+                                "{verb} give back {bytes} bytes of {} from byte {at}: the earlier contents of \
+                                 its recycled file (not damage: no record of this chunk, nothing to save)",
+                                path.display()
+                            ),
                         }
                     }
                     Ok(0)
@@ -399,7 +404,8 @@ fn stat(r: &Report, layout: Option<&inspect::Layout>, list: List, chosen: Option
                        "sealed": c.sealed, "tag": c.tag, "records": c.records,
                        "first_index": c.entries.map(|e| e.0), "last_index": c.entries.map(|e| e.1),
                        "live_bytes": chunk_live(c.id),
-                       "preallocated_bytes": c.preallocated.map(|p| p.1)})
+                       "preallocated_bytes": c.preallocated.map(|p| p.1),
+                       "recycled_bytes": c.recycled.map(|p| p.1)})
             })
             .collect();
         let mut versions: Vec<u32> = r.chunks.iter().filter_map(|c| c.version).collect();
@@ -444,7 +450,11 @@ fn stat(r: &Report, layout: Option<&inspect::Layout>, list: List, chosen: Option
     for c in &r.chunks {
         let range = c.entries.map_or("no entries".to_string(), |(a, b)| format!("entries {a}..={b}"));
         let kinds: Vec<String> = c.records.iter().map(|(k, n)| format!("{k}={n}")).collect();
-        let spare = c.preallocated.map_or(String::new(), |(_, n)| format!("  (of which {n} bytes preallocated)"));
+        let spare = match (c.preallocated, c.recycled) {
+            (Some((_, n)), _) => format!("  (of which {n} bytes preallocated)"),
+            (None, Some((_, n))) => format!("  (of which {n} bytes a recycled file's earlier contents)"),
+            (None, None) => String::new(),
+        };
         let live = chunk_live(c.id).map_or(String::new(), |b| format!("live {b:>10}  "));
         println!(
             "  {}  v{}  {:>10} bytes  {:<6}  {range:<24}  {live}{}{spare}",
@@ -552,13 +562,19 @@ fn check(r: &Report, group: Option<u64>, as_json: bool) {
                 RepairAction::TrimPreallocated { path, at, bytes } => {
                     json!({"trim_preallocated": path, "at": at, "bytes": bytes})
                 }
+                RepairAction::TrimRecycled { path, at, bytes } => {
+                    json!({"trim_recycled": path, "at": at, "bytes": bytes})
+                }
             })
             .collect();
         let preallocated: Vec<_> =
             preallocated(r).map(|(path, at, bytes)| json!({"file": path, "at": at, "bytes": bytes})).collect();
+        let recycled: Vec<_> =
+            recycled(r).map(|(path, at, bytes)| json!({"file": path, "at": at, "bytes": bytes})).collect();
         let status = ["clean", "repairable", "corrupt"][code as usize];
         let mut out = json!({"status": status, "exit_code": code, "chunks": r.chunks.len(), "groups": groups,
                              "problems": problems, "repairs": repairs, "preallocated": preallocated,
+                             "recycled": recycled,
                              "refusal": r.refusal});
         if let Some(g) = group {
             out["group"] = match (&r.state, r.groups.get(&g)) {
@@ -574,6 +590,13 @@ fn check(r: &Report, group: Option<u64>, as_json: bool) {
         println!(
             "{}: newest chunk ends with {bytes} bytes of preallocated space from byte {at} \
              (not damage: what an unclean stop leaves; open gives it back)",
+            path.display()
+        );
+    }
+    for (path, at, bytes) in recycled(r) {
+        println!(
+            "{}: newest chunk ends with {bytes} bytes of its recycled file's earlier contents from byte {at} \
+             (not damage: what an unclean stop leaves; open gives them back)",
             path.display()
         );
     }
@@ -609,6 +632,15 @@ fn check(r: &Report, group: Option<u64>, as_json: bool) {
 fn preallocated(r: &Report) -> impl Iterator<Item = (&Path, u64, u64)> {
     r.repairs.iter().filter_map(|a| match a {
         RepairAction::TrimPreallocated { path, at, bytes } => Some((path.as_path(), *at, *bytes)),
+        _ => None,
+    })
+}
+
+/// The old bytes of a recycled file open would give back: `(chunk,
+/// offset, bytes)`.
+fn recycled(r: &Report) -> impl Iterator<Item = (&Path, u64, u64)> {
+    r.repairs.iter().filter_map(|a| match a {
+        RepairAction::TrimRecycled { path, at, bytes } => Some((path.as_path(), *at, *bytes)),
         _ => None,
     })
 }

@@ -30,6 +30,7 @@ use std::sync::atomic::Ordering;
 
 use super::pipe::{Callback, Pipe, Segment, clone_err, fire};
 use super::purge::{PurgeCtx, Purger};
+use super::recycle::Pool;
 use super::stats::Counters;
 use super::table::ChunkTable;
 use crate::chunk;
@@ -53,6 +54,8 @@ pub(crate) struct FlushCtx {
     /// so space reclamation judges the sizes on disk, not those before the
     /// flush (`None`: reclamation is off).
     pub reclaim: Option<Arc<super::reclaim::Signal>>,
+    /// Purged chunk files to reuse as new chunks.
+    pub pool: Arc<Pool>,
 }
 
 struct Batch {
@@ -106,6 +109,7 @@ pub(crate) fn run(ctx: FlushCtx, mut tail: TailFile, lock: DirLock) {
         vfs: ctx.vfs.clone(),
         table: ctx.table.clone(),
         stats: ctx.stats.clone(),
+        pool: ctx.pool.clone(),
     });
     loop {
         let Some(batch) = take(&ctx) else {
@@ -222,18 +226,14 @@ fn write_and_sync(ctx: &FlushCtx, tail: &mut TailFile, segments: &[Arc<Segment>]
         let mut body = &seg.bytes[..];
         let mut at = seg.start;
         if seg.create {
-            let p = path(seg.chunk);
-            let f = ctx.vfs.create_new(&p).map_err(|e| Error::io("create", &p, e))?;
             let head = &seg.bytes[..seg.head_len];
-            f.write_all_at(head, 0).map_err(|e| Error::io("write", &p, e))?;
-            f.sync_data().map_err(|e| Error::io("fdatasync", &p, e))?;
-            ctx.vfs.sync_dir(dir).map_err(|e| Error::io("fsync directory", dir, e))?;
+            let (f, allocated) = create_chunk(ctx, seg.chunk, seg.codec, head)?;
             ctx.stats.bytes_written.fetch_add(head.len() as u64, Ordering::Relaxed);
             ctx.stats.fsyncs.fetch_add(2, Ordering::Relaxed);
             body = &seg.bytes[seg.head_len..];
             at = seg.head_len as u64;
             let head_len = seg.head_len as u64;
-            *tail = TailFile { id: seg.chunk, file: f, written: head_len, allocated: head_len };
+            *tail = TailFile { id: seg.chunk, file: f, written: head_len, allocated: allocated.max(head_len) };
             created.push(seg.chunk);
             if body.is_empty() {
                 continue;
@@ -255,10 +255,13 @@ fn write_and_sync(ctx: &FlushCtx, tail: &mut TailFile, segments: &[Arc<Segment>]
             let from = tail.allocated.max(at);
             // Preallocation is an optimisation: if it fails (a full disk, a
             // file size limit), the write below reports the real problem.
-            if let Err(e) = tail.file.allocate(from, want - from) {
+            // (A recycled file may be longer already.)
+            if want > from
+                && let Err(e) = tail.file.allocate(from, want - from)
+            {
                 tracing::debug!(chunk = %path(seg.chunk).display(), error = %e, "preallocation failed");
             }
-            tail.allocated = want;
+            tail.allocated = tail.allocated.max(want);
         }
         tail.file.write_all_at(body, at).map_err(|e| Error::io("write", path(seg.chunk), e))?;
         tail.written = end;
@@ -281,6 +284,40 @@ fn write_and_sync(ctx: &FlushCtx, tail: &mut TailFile, segments: &[Arc<Segment>]
         ctx.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
     }
     Ok(created)
+}
+
+/// Creates chunk `id` durable with its `head` (header and checkpoint):
+/// in a recycled file when the pool has one, else in a new file. Returns
+/// the file and its length (a recycled file's old bytes stay after the
+/// head until written over). The head is synced before the file gets its
+/// chunk name, and the name before anything after the head is written.
+fn create_chunk(ctx: &FlushCtx, id: u64, codec: crate::format::Codec, head: &[u8]) -> Result<(Arc<dyn VfsFile>, u64)> {
+    let dir = &ctx.dir;
+    let p = chunk::chunk_path(dir, id);
+    if let Some(free) = ctx.pool.take(codec.salt) {
+        let from = ctx.pool.path(free.id);
+        match ctx.vfs.open(&from) {
+            Ok(f) => {
+                // The header says the file is recycled: recovery then
+                // reads bytes after the last record as the earlier life's.
+                let mut head = head.to_vec();
+                crate::format::set_recycled(&mut head);
+                f.write_all_at(&head, 0).map_err(|e| Error::io("write", &from, e))?;
+                f.sync_data().map_err(|e| Error::io("fdatasync", &from, e))?;
+                ctx.vfs.rename(&from, &p).map_err(|e| Error::io("rename", &from, e))?;
+                ctx.vfs.sync_dir(dir).map_err(|e| Error::io("fsync directory", dir, e))?;
+                ctx.stats.recycled.fetch_add(1, Ordering::Relaxed);
+                let len = f.size().unwrap_or(free.len);
+                return Ok((f, len));
+            }
+            Err(e) => tracing::warn!(file = %from.display(), error = %e, "could not reuse a recycled chunk file"),
+        }
+    }
+    let f = ctx.vfs.create_new(&p).map_err(|e| Error::io("create", &p, e))?;
+    f.write_all_at(head, 0).map_err(|e| Error::io("write", &p, e))?;
+    f.sync_data().map_err(|e| Error::io("fdatasync", &p, e))?;
+    ctx.vfs.sync_dir(dir).map_err(|e| Error::io("fsync directory", dir, e))?;
+    Ok((f, head.len() as u64))
 }
 
 /// Makes the flushed bytes visible to positional reads (chunk table

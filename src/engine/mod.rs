@@ -21,6 +21,7 @@ mod pipe;
 mod purge;
 mod read;
 mod reclaim;
+mod recycle;
 mod stats;
 mod table;
 mod write;
@@ -62,6 +63,8 @@ pub(crate) struct Core {
     pub stats: Arc<Counters>,
     /// Wakes and stops the space reclamation thread.
     pub reclaim: Arc<reclaim::Signal>,
+    /// Purged chunk files kept for reuse.
+    pub pool: Arc<recycle::Pool>,
 }
 
 /// Stops the flush thread when the last owning handle goes away, and
@@ -237,6 +240,9 @@ impl ChunkLog {
                 }
                 recovery::Repair::Cut { dropped, .. } => stats.torn_bytes_cut.fetch_add(*dropped, Ordering::Relaxed),
                 recovery::Repair::Remove { bytes, .. } => stats.torn_bytes_cut.fetch_add(*bytes, Ordering::Relaxed),
+                recovery::Repair::TrimRecycled { bytes, .. } => {
+                    stats.recycled_bytes_trimmed.fetch_add(*bytes, Ordering::Relaxed)
+                }
             };
         }
         let (live, live_bytes) = Shared::count_live(&rec.groups);
@@ -258,6 +264,10 @@ impl ChunkLog {
         let pipe = Arc::new(Pipe { queue: Mutex::new(queue), ..Pipe::default() });
         let table = Arc::new(ChunkTable::new(&dir, vfs.clone(), rec.chunks, config.open_chunks_max));
         let reclaim_signal = Arc::new(reclaim::Signal::default());
+        let pool = Arc::new(
+            recycle::Pool::load(&*vfs, &dir, config.recycle_chunks_max)
+                .map_err(|e| Error::io("load recycled chunk files", &dir, e))?,
+        );
         let ctx = FlushCtx {
             dir: dir.clone(),
             vfs,
@@ -267,9 +277,17 @@ impl ChunkLog {
             chunk_max_size: config.chunk_max_size,
             queue_max_bytes: config.flush_queue_max_bytes,
             reclaim: (config.reclaim_percent > 0).then(|| reclaim_signal.clone()),
+            pool: pool.clone(),
         };
-        let core =
-            Arc::new(Core { cfg: config, shared: RwLock::new(shared), pipe, table, stats, reclaim: reclaim_signal });
+        let core = Arc::new(Core {
+            cfg: config,
+            shared: RwLock::new(shared),
+            pipe,
+            table,
+            stats,
+            reclaim: reclaim_signal,
+            pool,
+        });
         let thread = std::thread::Builder::new()
             .name("chunklog-flush".into())
             .spawn(move || {
@@ -411,6 +429,7 @@ impl ChunkLog {
         let grp = sh.groups.get(&self.group).unwrap_or(&empty);
         let (chunks, disk_bytes, open_chunk_files) = self.core.table.sizes();
         let queued_bytes = self.core.pipe.queue.lock().bytes;
+        let (recycled_files, recycled_bytes) = self.core.pool.sizes();
         let s = &self.core.stats;
         Stats {
             chunks,
@@ -435,6 +454,10 @@ impl ChunkLog {
             open_chunk_files,
             preallocated_bytes_trimmed: s.preallocated_bytes_trimmed.load(Ordering::Relaxed),
             torn_bytes_cut: s.torn_bytes_cut.load(Ordering::Relaxed),
+            recycled_files,
+            recycled_bytes,
+            chunks_recycled: s.recycled.load(Ordering::Relaxed),
+            recycled_bytes_trimmed: s.recycled_bytes_trimmed.load(Ordering::Relaxed),
         }
     }
 

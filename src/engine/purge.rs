@@ -4,10 +4,13 @@
 //! live entry can go. Unlinking a large file can take a hundred
 //! milliseconds (ext4 with `discard`), so a second thread does it, oldest
 //! chunk first, and syncs the directory after; appends never wait for it.
-//! A chunk leaves the chunk table before its file is unlinked. A failed
-//! unlink leaves that chunk and the newer ones for the next purge (or the
-//! next open): it never loses data, since recovery ignores chunks below
-//! the purge point.
+//! While the recycling pool has room, a purged chunk is renamed into it
+//! instead of unlinked (`recycle.rs`), and joins the pool once that
+//! directory sync made the rename durable.
+//! A chunk leaves the chunk table before its file is unlinked or renamed.
+//! A failed unlink leaves that chunk and the newer ones for the next purge
+//! (or the next open): it never loses data, since recovery ignores chunks
+//! below the purge point.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,6 +18,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Sender, channel};
 use std::thread::JoinHandle;
 
+use super::recycle::{Free, Pool};
 use super::stats::Counters;
 use super::table::ChunkTable;
 use crate::chunk;
@@ -27,6 +31,8 @@ pub(crate) struct PurgeCtx {
     pub vfs: Arc<dyn Vfs>,
     pub table: Arc<ChunkTable>,
     pub stats: Arc<Counters>,
+    /// Where purged chunks go while it has room.
+    pub pool: Arc<Pool>,
 }
 
 /// The purge thread, owned by the flush thread.
@@ -75,13 +81,27 @@ impl Purger {
     }
 }
 
-/// Deletes chunks below `below`, oldest first, then syncs the directory.
+/// Deletes (or moves into the recycling pool) chunks below `below`,
+/// oldest first, then syncs the directory.
 fn delete_chunks_below(ctx: &PurgeCtx, below: u64) {
     let doomed = ctx.table.ids_below(below);
     let mut removed = 0;
+    let mut recycled: Vec<Free> = Vec::new();
     for id in doomed {
         let Some(info) = ctx.table.remove(id) else { continue };
         let p = chunk::chunk_path(&ctx.dir, id);
+        if info.sealed && ctx.pool.room(recycled.len()) > 0 {
+            match ctx.vfs.rename(&p, &ctx.pool.path(id)) {
+                Ok(()) => {
+                    recycled.push(Free { id, salt: info.codec.salt, len: info.size });
+                    removed += 1;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::debug!(chunk = %p.display(), error = %e, "could not recycle purged chunk; deleting it")
+                }
+            }
+        }
         if let Err(e) = ctx.vfs.remove_file(&p) {
             tracing::warn!(chunk = %p.display(), error = %e, "could not delete purged chunk; will retry at the next purge");
             ctx.table.restore(id, info);
@@ -89,9 +109,14 @@ fn delete_chunks_below(ctx: &PurgeCtx, below: u64) {
         }
         removed += 1;
     }
-    if removed > 0
-        && let Err(e) = ctx.vfs.sync_dir(&ctx.dir)
-    {
-        tracing::warn!(dir = %ctx.dir.display(), error = %e, "directory sync after purge failed");
+    if removed == 0 {
+        return;
+    }
+    match ctx.vfs.sync_dir(&ctx.dir) {
+        // Reused only once the renames are durable: a crash must not bring
+        // back a chunk's old name over a new chunk's contents.
+        Ok(()) => ctx.pool.add(recycled),
+        // Left as `.free` files for the next open to take back.
+        Err(e) => tracing::warn!(dir = %ctx.dir.display(), error = %e, "directory sync after purge failed"),
     }
 }

@@ -73,7 +73,18 @@ impl ChunkLog {
             let mut next = Some(lo);
             while let Some(from) = next {
                 let before = out.len();
-                let (n, rewrites) = self.read_pass(from, hi, !out.is_empty(), &mut out)?;
+                let (n, rewrites) = match self.read_pass(from, hi, !out.is_empty(), &mut out)? {
+                    Pass::Read { next, rewrites } => (next, rewrites),
+                    // Purged while it was read, and its file reused: read
+                    // again, without the purged entries.
+                    Pass::ChunkGone(e) => {
+                        attempts += 1;
+                        if attempts < MAX_READ_ATTEMPTS {
+                            continue 'read;
+                        }
+                        return Err(e);
+                    }
+                };
                 if seen.is_some_and(|s| s != rewrites) {
                     out.truncate(before);
                     attempts += 1;
@@ -91,18 +102,11 @@ impl ChunkLog {
 
     /// Reads entries `from..=hi` that exist into `out`, touching the files
     /// of at most [`CHUNKS_PER_READ_PASS`] chunks. Returns where the next
-    /// pass starts, if entries are left. `continued`: an earlier pass read
-    /// entries below `from`; if a purge removed `from` since, stop there,
-    /// so the result stays consecutive.
-    /// Also returns the store's rewrite count when the pass took its
-    /// state lock.
-    fn read_pass(
-        &self,
-        from: u64,
-        hi: u64,
-        continued: bool,
-        out: &mut Vec<(u64, Bytes)>,
-    ) -> Result<(Option<u64>, u64)> {
+    /// pass starts, if entries are left, and the store's rewrite count
+    /// when the pass took its state lock (or that it must be read again).
+    /// `continued`: an earlier pass read entries below `from`; if a purge
+    /// removed `from` since, stop there, so the result stays consecutive.
+    fn read_pass(&self, from: u64, hi: u64, continued: bool, out: &mut Vec<(u64, Bytes)>) -> Result<Pass> {
         let poisoned = self.core.pipe.poisoned.load(Ordering::Acquire);
         let mut disk: Vec<(u64, Slot)> = Vec::new();
         let mut files: BTreeMap<u64, (Codec, Arc<dyn VfsFile>)> = BTreeMap::new();
@@ -113,16 +117,17 @@ impl ChunkLog {
             let g = self.group;
             let sh = self.core.shared.read();
             rewrites = sh.rewrites;
-            let Some(grp) = sh.groups.get(&g) else { return Ok((None, rewrites)) };
+            let none = Pass::Read { next: None, rewrites };
+            let Some(grp) = sh.groups.get(&g) else { return Ok(none) };
             let (Some(first), Some(last)) = (grp.index.first(), grp.index.last()) else {
-                return Ok((None, rewrites));
+                return Ok(none);
             };
             if continued && from < first {
-                return Ok((None, rewrites));
+                return Ok(none);
             }
             let (lo, hi) = (from.max(first), hi.min(last));
             if lo > hi {
-                return Ok((None, rewrites));
+                return Ok(none);
             }
             out.reserve((hi - lo).saturating_add(1).min(1 << 16) as usize);
             // Lock order: state, then the chunk table, then the queue.
@@ -183,8 +188,17 @@ impl ChunkLog {
             self.core.stats.cache_hits.fetch_add(hits, Ordering::Relaxed);
             self.core.stats.cache_misses.fetch_add(misses, Ordering::Relaxed);
         }
-        self.read_from_disk(&disk, &files, out, base)?;
-        Ok((next, rewrites))
+        if let Err(e) = self.read_from_disk(&disk, &files, out, base) {
+            // A chunk that left the table since it was looked up was
+            // purged, and its file may be a new chunk now (recycled):
+            // what the read found there is not damage.
+            let table = self.core.table.view();
+            if files.keys().any(|&c| table.codec(c).is_none()) {
+                return Ok(Pass::ChunkGone(e));
+            }
+            return Err(e);
+        }
+        Ok(Pass::Read { next, rewrites })
     }
 
     /// Positional reads outside every lock, merged over contiguous runs;
@@ -233,6 +247,16 @@ impl ChunkLog {
         }
         Ok(())
     }
+}
+
+/// How one pass of a read ended.
+enum Pass {
+    /// Read: where the next pass starts, if entries are left, and the
+    /// store's rewrite count when the pass took its state lock.
+    Read { next: Option<u64>, rewrites: u64 },
+    /// A read from disk failed in a chunk that was purged meanwhile (the
+    /// error it got): the pass must be read again.
+    ChunkGone(Error),
 }
 
 /// The chunk offset just past a slot's frame.

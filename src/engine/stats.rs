@@ -15,6 +15,9 @@ pub(crate) struct Counters {
     pub torn_bytes_cut: AtomicU64,
     pub copied_entries: AtomicU64,
     pub copied_bytes: AtomicU64,
+    /// Chunks created in recycled files.
+    pub recycled: AtomicU64,
+    pub recycled_bytes_trimmed: AtomicU64,
 }
 
 /// Counters and sizes a user would want to watch.
@@ -70,4 +73,15 @@ pub struct Stats {
     /// Bytes of a torn last record that open cut (an unclean stop in the
     /// middle of a write that was never acknowledged).
     pub torn_bytes_cut: u64,
+    /// Purged chunk files kept for reuse (`*.free`, at most
+    /// [`Config::recycle_chunks_max`](crate::Config::recycle_chunks_max)).
+    pub recycled_files: usize,
+    /// Bytes of those files.
+    pub recycled_bytes: u64,
+    /// Chunks created in a recycled file since open.
+    pub chunks_recycled: u64,
+    /// Bytes after the newest chunk's last record that open gave back
+    /// because they were its recycled file's earlier contents (left by an
+    /// unclean stop; not damage).
+    pub recycled_bytes_trimmed: u64,
 }

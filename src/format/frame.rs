@@ -97,6 +97,18 @@ impl FrameHeader {
     }
 }
 
+/// Whether `b` can start a frame, judged without a CRC: a known kind, zero
+/// flags and reserved bytes (format 2), a length within the limit. Every
+/// frame [`decode_frame_header`] accepts passes; most other positions do
+/// not, so a scan for the next valid frame is cheap. `false` when `b` is
+/// shorter than a frame header.
+pub fn plausible_frame_header(codec: Codec, b: &[u8]) -> bool {
+    if b.len() < codec.frame_header_len() || u32_at(b, 0) > MAX_BODY_LEN || RecordKind::from_u8(b[4]).is_none() {
+        return false;
+    }
+    codec.version < 2 || (b[5] == 0 && b[6] == 0 && b[7] == 0)
+}
+
 /// Reads a frame header, checking its own CRC, flags and the length limit.
 /// `b` must hold at least `codec.frame_header_len()` bytes.
 pub fn decode_frame_header(codec: Codec, b: &[u8]) -> Result<FrameHeader, FrameError> {

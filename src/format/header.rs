@@ -11,6 +11,23 @@ pub struct ChunkHeader {
     pub tag: String,
     /// How the chunk's frames are encoded: its format version and salt.
     pub codec: Codec,
+    /// The file is a recycled one (format 2, flag bit 0 of byte 57): the
+    /// bytes after its last record may be an earlier life's frames, which
+    /// fail this chunk's CRCs.
+    pub recycled: bool,
+}
+
+/// Byte 57 of the header: flags (format 2; reserved and ignored before).
+const FLAGS_AT: usize = 57;
+/// Flag: the chunk was written into a recycled file.
+const FLAG_RECYCLED: u8 = 1;
+
+/// Marks an encoded header (the first [`HEADER_LEN`] bytes of `h`) as a
+/// recycled file's and renews its CRC.
+pub fn set_recycled(h: &mut [u8]) {
+    h[FLAGS_AT] |= FLAG_RECYCLED;
+    let crc = crc32fast::hash(&h[0..60]);
+    h[60..64].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// Why a chunk header was refused.
@@ -80,5 +97,6 @@ pub fn decode_header(b: &[u8]) -> Result<ChunkHeader, HeaderError> {
     }
     let tag = std::str::from_utf8(&b[25..25 + tag_len]).map_err(|_| HeaderError::BadTag)?;
     let codec = if version == 1 { Codec::V1 } else { Codec { version, salt: u32_at(b, 12) } };
-    Ok(ChunkHeader { chunk_id: u64_at(b, 16), tag: tag.to_owned(), codec })
+    let recycled = version >= 2 && b[FLAGS_AT] & FLAG_RECYCLED != 0;
+    Ok(ChunkHeader { chunk_id: u64_at(b, 16), tag: tag.to_owned(), codec, recycled })
 }

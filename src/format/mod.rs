@@ -26,8 +26,10 @@ mod state;
 pub mod varint;
 
 pub use footer::{Footer, GroupFooter, Run, decode_trailer, encode_footer};
-pub use frame::{Frame, FrameError, FrameHeader, Stamp, decode_frame, decode_frame_header, encode_frame};
-pub use header::{ChunkHeader, HeaderError, decode_header, encode_header};
+pub use frame::{
+    Frame, FrameError, FrameHeader, Stamp, decode_frame, decode_frame_header, encode_frame, plausible_frame_header,
+};
+pub use header::{ChunkHeader, HeaderError, decode_header, encode_header, set_recycled};
 pub use record::{
     Record, decode_record, encode_checkpoint, encode_entry, encode_entry_copy, encode_group_removed, encode_opt_blob,
     encode_purge, encode_truncate, encode_vote,
@@ -210,6 +212,22 @@ pub fn parse_chunk_file_name(name: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// File name of a purged chunk kept for reuse (see
+/// [`Config::recycle_chunks_max`](crate::Config::recycle_chunks_max)):
+/// the id it had, 20 zero-padded digits, and `.free`.
+pub fn free_file_name(id: u64) -> String {
+    format!("{id:020}.free")
+}
+
+/// The former chunk id in a free (recycled) file name, if `name` is one.
+pub fn parse_free_file_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".free")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::state::encode_state;
@@ -274,7 +292,8 @@ mod tests {
     #[test]
     fn header_round_trip_and_refusals() {
         let h = encode_header(7, "openraft-0.10/bincode2", Codec::v2(99));
-        let want = ChunkHeader { chunk_id: 7, tag: "openraft-0.10/bincode2".into(), codec: Codec::v2(99) };
+        let want =
+            ChunkHeader { chunk_id: 7, tag: "openraft-0.10/bincode2".into(), codec: Codec::v2(99), recycled: false };
         assert_eq!(decode_header(&h).unwrap(), want);
         let h1 = encode_header(7, "t", Codec::V1);
         assert_eq!(decode_header(&h1).unwrap().codec, Codec::V1);
@@ -288,6 +307,9 @@ mod tests {
         m[0] = b'X';
         assert_eq!(decode_header(&m).unwrap_err(), HeaderError::BadMagic);
         assert_eq!(decode_header(&h[..10]).unwrap_err(), HeaderError::Short);
+        let mut r = h;
+        set_recycled(&mut r);
+        assert_eq!(decode_header(&r).unwrap(), ChunkHeader { recycled: true, ..want });
     }
 
     fn sample_state() -> LogState {
@@ -386,6 +408,9 @@ mod tests {
         assert_eq!(parse_chunk_file_name("00000000000000000012.chunk"), Some(12));
         assert_eq!(parse_chunk_file_name("12.chunk"), None);
         assert_eq!(parse_chunk_file_name("LOCK"), None);
+        assert_eq!(parse_free_file_name(&free_file_name(12)), Some(12));
+        assert_eq!(parse_chunk_file_name(&free_file_name(12)), None);
+        assert_eq!(parse_free_file_name(&chunk_file_name(12)), None);
         assert!(chunk_file_name(9) < chunk_file_name(10));
     }
 }

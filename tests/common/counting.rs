@@ -95,6 +95,9 @@ impl Vfs for CountingVfs {
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         StdVfs.remove_file(path)
     }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        StdVfs.rename(from, to)
+    }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         self.counts.synced_dirs.lock().unwrap().push(dir.to_path_buf());
         StdVfs.sync_dir(dir)

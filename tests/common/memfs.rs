@@ -32,6 +32,7 @@ pub enum IoOp {
     SetLen,
     Remove,
     SyncDir,
+    Rename,
 }
 
 /// How an injected failure shows itself.
@@ -440,6 +441,19 @@ impl Vfs for MemFs {
         }
         let mut t = self.tree.lock().unwrap();
         t.current.remove(path).map(|_| ()).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        if self.check(IoOp::Rename).is_some() {
+            return Err(eio());
+        }
+        let mut t = self.tree.lock().unwrap();
+        if t.current.contains_key(to) {
+            return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+        }
+        let data = t.current.remove(from).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        t.current.insert(to.to_path_buf(), data);
+        Ok(())
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
