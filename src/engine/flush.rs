@@ -292,8 +292,7 @@ fn write_and_sync(ctx: &FlushCtx, tail: &mut TailFile, segments: &[Arc<Segment>]
 /// head until written over). The head is synced before the file gets its
 /// chunk name, and the name before anything after the head is written.
 fn create_chunk(ctx: &FlushCtx, id: u64, codec: crate::format::Codec, head: &[u8]) -> Result<(Arc<dyn VfsFile>, u64)> {
-    let dir = &ctx.dir;
-    let p = chunk::chunk_path(dir, id);
+    let p = chunk::chunk_path(&ctx.dir, id);
     if let Some(free) = ctx.pool.take(codec.salt) {
         let from = ctx.pool.path(free.id);
         match ctx.vfs.open(&from) {
@@ -305,7 +304,7 @@ fn create_chunk(ctx: &FlushCtx, id: u64, codec: crate::format::Codec, head: &[u8
                 f.write_all_at(&head, 0).map_err(|e| Error::io("write", &from, e))?;
                 f.sync_data().map_err(|e| Error::io("fdatasync", &from, e))?;
                 ctx.vfs.rename(&from, &p).map_err(|e| Error::io("rename", &from, e))?;
-                ctx.vfs.sync_dir(dir).map_err(|e| Error::io("fsync directory", dir, e))?;
+                sync_dir(ctx)?;
                 ctx.stats.recycled.fetch_add(1, Ordering::Relaxed);
                 let len = f.size().unwrap_or(free.len);
                 return Ok((f, len));
@@ -316,8 +315,17 @@ fn create_chunk(ctx: &FlushCtx, id: u64, codec: crate::format::Codec, head: &[u8
     let f = ctx.vfs.create_new(&p).map_err(|e| Error::io("create", &p, e))?;
     f.write_all_at(head, 0).map_err(|e| Error::io("write", &p, e))?;
     f.sync_data().map_err(|e| Error::io("fdatasync", &p, e))?;
-    ctx.vfs.sync_dir(dir).map_err(|e| Error::io("fsync directory", dir, e))?;
+    sync_dir(ctx)?;
     Ok((f, head.len() as u64))
+}
+
+/// Syncs the directory; the purged chunks renamed for reuse before it
+/// started are then ready to be reused.
+fn sync_dir(ctx: &FlushCtx) -> Result<()> {
+    let renamed = ctx.pool.pending();
+    ctx.vfs.sync_dir(&ctx.dir).map_err(|e| Error::io("fsync directory", &ctx.dir, e))?;
+    ctx.pool.dir_synced(renamed);
+    Ok(())
 }
 
 /// Makes the flushed bytes visible to positional reads (chunk table

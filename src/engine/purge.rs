@@ -5,8 +5,8 @@
 //! milliseconds (ext4 with `discard`), so a second thread does it, oldest
 //! chunk first, and syncs the directory after; appends never wait for it.
 //! While the recycling pool has room, a purged chunk is renamed into it
-//! instead of unlinked (`recycle.rs`), and joins the pool once that
-//! directory sync made the rename durable.
+//! instead of unlinked (`recycle.rs`), without a directory sync: it joins
+//! the pool once the flush thread's next directory sync covers the rename.
 //! A chunk leaves the chunk table before its file is unlinked or renamed.
 //! A failed unlink leaves that chunk and the newer ones for the next purge
 //! (or the next open): it never loses data, since recovery ignores chunks
@@ -82,19 +82,18 @@ impl Purger {
 }
 
 /// Deletes (or moves into the recycling pool) chunks below `below`,
-/// oldest first, then syncs the directory.
+/// oldest first, then syncs the directory if it deleted any.
 fn delete_chunks_below(ctx: &PurgeCtx, below: u64) {
     let doomed = ctx.table.ids_below(below);
     let mut removed = 0;
-    let mut recycled: Vec<Free> = Vec::new();
     for id in doomed {
         let Some(info) = ctx.table.remove(id) else { continue };
         let p = chunk::chunk_path(&ctx.dir, id);
-        if info.sealed && ctx.pool.room(recycled.len()) > 0 {
+        if info.sealed && ctx.pool.has_room() {
             match ctx.vfs.rename(&p, &ctx.pool.path(id)) {
                 Ok(()) => {
-                    recycled.push(Free { id, salt: info.codec.salt, len: info.size });
-                    removed += 1;
+                    // Reusable once a directory sync covers the rename.
+                    ctx.pool.add_pending(Free { id, salt: info.codec.salt, len: info.size });
                     continue;
                 }
                 Err(e) => {
@@ -109,14 +108,9 @@ fn delete_chunks_below(ctx: &PurgeCtx, below: u64) {
         }
         removed += 1;
     }
-    if removed == 0 {
-        return;
-    }
-    match ctx.vfs.sync_dir(&ctx.dir) {
-        // Reused only once the renames are durable: a crash must not bring
-        // back a chunk's old name over a new chunk's contents.
-        Ok(()) => ctx.pool.add(recycled),
-        // Left as `.free` files for the next open to take back.
-        Err(e) => tracing::warn!(dir = %ctx.dir.display(), error = %e, "directory sync after purge failed"),
+    if removed > 0
+        && let Err(e) = ctx.vfs.sync_dir(&ctx.dir)
+    {
+        tracing::warn!(dir = %ctx.dir.display(), error = %e, "directory sync after purge failed");
     }
 }

@@ -9,10 +9,14 @@
 //! chunk's records without any metadata to sync.
 //!
 //! The life of a file:
-//! 1. the purge thread renames a purged chunk `N.chunk` to `N.free` and
-//!    syncs the directory; only then does the file join the pool (a new
-//!    chunk must never be written into a file whose old name could come
-//!    back after a crash);
+//! 1. the purge thread renames a purged chunk `N.chunk` to `N.free`; the
+//!    file joins the pool once a later directory sync (the flush thread's,
+//!    when it creates a chunk) made the rename durable: a new chunk must
+//!    never be written into a file whose old name could come back after a
+//!    crash. (The purge thread does not sync the directory for renames:
+//!    that sync would share the file system's journal commit with the
+//!    appends' `fdatasync`s and stall them; a lost rename only brings back
+//!    a purged chunk, which open deletes.)
 //! 2. the flush thread, creating chunk `M`, takes a file from the pool,
 //!    writes `M`'s header and checkpoint at its start, syncs it, renames it
 //!    to `M.chunk` (never over an existing file) and syncs the directory;
@@ -48,13 +52,21 @@ pub(crate) struct Free {
 pub(crate) struct Pool {
     dir: PathBuf,
     max: usize,
-    free: Mutex<Vec<Free>>,
+    free: Mutex<Files>,
+}
+
+#[derive(Default)]
+struct Files {
+    /// Renamed durably: ready for reuse.
+    ready: Vec<Free>,
+    /// Renamed, not yet covered by a directory sync.
+    pending: Vec<Free>,
 }
 
 impl Pool {
     /// An empty pool of at most `max` files (0: recycling off).
     pub fn new(dir: &Path, max: usize) -> Self {
-        Pool { dir: dir.to_path_buf(), max, free: Mutex::new(Vec::new()) }
+        Pool { dir: dir.to_path_buf(), max, free: Mutex::new(Files::default()) }
     }
 
     /// Finds the `.free` files in `dir` left by an earlier run, keeps at
@@ -70,7 +82,7 @@ impl Pool {
             let path = pool.path(id);
             let free = if n >= keep { read_free(vfs, &path, id) } else { None };
             match free {
-                Some(f) => pool.free.lock().push(f),
+                Some(f) => pool.free.lock().ready.push(f),
                 None => {
                     vfs.remove_file(&path)?;
                     removed = true;
@@ -88,29 +100,46 @@ impl Pool {
         self.dir.join(format::free_file_name(id))
     }
 
-    /// How many more files the pool takes, counting `pending` ones
-    /// renamed but not yet added.
-    pub fn room(&self, pending: usize) -> usize {
-        self.max.saturating_sub(self.free.lock().len() + pending)
+    /// Whether the pool takes one more file.
+    pub fn has_room(&self) -> bool {
+        let f = self.free.lock();
+        f.ready.len() + f.pending.len() < self.max
     }
 
-    /// Adds files whose rename to `.free` is durable.
-    pub fn add(&self, files: impl IntoIterator<Item = Free>) {
-        self.free.lock().extend(files);
+    /// Adds a file just renamed to `.free`: reusable after the next
+    /// directory sync.
+    pub fn add_pending(&self, file: Free) {
+        self.free.lock().pending.push(file);
     }
 
-    /// Takes a file whose last salt is not `salt` (the new chunk's), the
-    /// most recently added first.
+    /// How many files wait for a directory sync; call before the sync and
+    /// pass the count to [`dir_synced`](Self::dir_synced) after it.
+    pub fn pending(&self) -> usize {
+        self.free.lock().pending.len()
+    }
+
+    /// A directory sync that started after the first `n` pending renames
+    /// succeeded: those files are ready for reuse.
+    pub fn dir_synced(&self, n: usize) {
+        let mut f = self.free.lock();
+        let n = n.min(f.pending.len());
+        let done: Vec<Free> = f.pending.drain(..n).collect();
+        f.ready.extend(done);
+    }
+
+    /// Takes a ready file whose last salt is not `salt` (the new chunk's),
+    /// the most recently added first.
     pub fn take(&self, salt: u32) -> Option<Free> {
-        let mut free = self.free.lock();
-        let at = free.iter().rposition(|f| f.salt != salt)?;
-        Some(free.remove(at))
+        let mut f = self.free.lock();
+        let at = f.ready.iter().rposition(|x| x.salt != salt)?;
+        Some(f.ready.remove(at))
     }
 
-    /// `(files, bytes)` in the pool.
+    /// `(files, bytes)` in the pool, ready or waiting for a directory sync.
     pub fn sizes(&self) -> (usize, u64) {
-        let free = self.free.lock();
-        (free.len(), free.iter().map(|f| f.len).sum())
+        let f = self.free.lock();
+        let all = f.ready.iter().chain(&f.pending);
+        (f.ready.len() + f.pending.len(), all.map(|x| x.len).sum())
     }
 }
 
