@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
+use crate::measure::COLD_READ_MIN_US;
+
 /// What became of one (workload, system) cell.
 #[derive(Clone, Debug)]
 pub enum Outcome {
@@ -66,6 +68,46 @@ impl Results {
         }
     }
 
+    /// Why the cold measurement `prefix` (`coldN` of `reads`, `cold` of a
+    /// cold reopen) of a cell was warm, if it was: the probe reads after
+    /// the eviction, or the random reads' own p50, came from the page cache.
+    pub fn warm(&self, workload: &str, system: &str, prefix: &str) -> Option<String> {
+        let hit =
+            |key: &str| self.value(workload, system, &format!("{prefix}.{key}")).filter(|&us| us < COLD_READ_MIN_US);
+        if let Some(us) = hit("probe_us") {
+            return Some(format!("4 KiB reads right after the eviction took {} µs", num(us)));
+        }
+        match hit("p50") {
+            Some(us) if workload == "reads" => Some(format!("p50 {} µs", num(us))),
+            _ => None,
+        }
+    }
+
+    /// Every warm cold measurement of the run, one line each.
+    pub fn warm_notes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for ((w, sys), o) in &self.map {
+            let Outcome::Done { values, .. } = o else { continue };
+            let mut prefixes: Vec<&str> = values
+                .keys()
+                .filter_map(|k| k.strip_suffix(".probe_us").or_else(|| k.strip_suffix(".p50")))
+                .filter(|p| p.starts_with("cold"))
+                .collect();
+            prefixes.sort();
+            prefixes.dedup();
+            for p in prefixes {
+                if let Some(why) = self.warm(w, sys, p) {
+                    out.push(format!(
+                        "warm! {w} / {sys}, {p}: {why}, a page-cache hit (a device read takes over {COLD_READ_MIN_US} µs): \
+                         this cold measurement is warm"
+                    ));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
     pub fn cell(&self, workload: &str, system: &str, key: &str) -> Cell {
         match self.outcome(workload, system) {
             None => Cell::Text("not run".into()),
@@ -94,6 +136,18 @@ pub struct Row {
     pub better: Better,
     /// A throughput row (drawn in the chart).
     pub throughput: bool,
+}
+
+impl Row {
+    /// The cold measurement this row belongs to, if any: `coldN` of the
+    /// random reads, `cold` of a cold reopen.
+    fn cold_prefix(&self) -> Option<&'static str> {
+        if self.workload.ends_with("reopen-cold") {
+            return Some("cold");
+        }
+        let prefix = self.key.split('.').next()?;
+        (self.workload == "reads" && prefix.starts_with("cold")).then_some(prefix)
+    }
 }
 
 const fn row(label: &'static str, workload: &'static str, key: &'static str, better: Better) -> Row {
@@ -244,10 +298,12 @@ pub fn engine_table(r: &Results) -> String {
             .map(|(k, _)| k);
         let _ = write!(s, "| {} |", row.label);
         for (k, c) in cells.iter().enumerate() {
+            let warm = row.cold_prefix().and_then(|p| r.warm(row.workload, ENGINE_COLUMNS[k].0, p));
+            let text = format!("{}{}", cell_text(c), if warm.is_some() { " warm!" } else { "" });
             if best == Some(k) {
-                let _ = write!(s, " **{}** |", cell_text(c));
+                let _ = write!(s, " **{text}** |");
             } else {
-                let _ = write!(s, " {} |", cell_text(c));
+                let _ = write!(s, " {text} |");
             }
         }
         for peer in 1..5 {
@@ -266,15 +322,12 @@ pub fn adapter_table(r: &Results) -> String {
     );
     for row in ADAPTER_ROWS {
         let aw = format!("a-{}", row.workload);
-        let cells = [
-            r.cell(row.workload, "chunklog", row.key),
-            r.cell(&aw, "chunklog-0.10", row.key),
-            r.cell(&aw, "chunklog-0.9", row.key),
-            r.cell(&aw, "hiqlite-wal", row.key),
-        ];
+        let columns = [(row.workload, "chunklog"), (&aw, "chunklog-0.10"), (&aw, "chunklog-0.9"), (&aw, "hiqlite-wal")];
+        let cells = columns.map(|(w, sys)| r.cell(w, sys, row.key));
         let _ = write!(s, "| {} |", row.label);
-        for c in &cells {
-            let _ = write!(s, " {} |", cell_text(c));
+        for (c, (w, sys)) in cells.iter().zip(columns) {
+            let warm = row.cold_prefix().and_then(|p| r.warm(w, sys, p));
+            let _ = write!(s, " {}{} |", cell_text(c), if warm.is_some() { " warm!" } else { "" });
         }
         let _ = writeln!(
             s,
