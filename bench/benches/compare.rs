@@ -452,6 +452,9 @@ impl Runner {
 
 /// Of several runs of one cell, the one with the median throughput (so
 /// all of a row's numbers come from one run); a failure if none succeeded.
+/// `runs` are in the order they ran: the throughput of run `i` is kept as
+/// `run.I`, so a ratio can be taken run by run across systems (the runs
+/// are interleaved: run `i` of every system ran in the same round).
 fn median_run(mut runs: Vec<Outcome>) -> Outcome {
     let rate = |o: &Outcome| match o {
         Outcome::Done { values, .. } => values
@@ -461,6 +464,7 @@ fn median_run(mut runs: Vec<Outcome>) -> Outcome {
         _ => None,
     };
     let failed = runs.iter().find(|o| rate(o).is_none()).cloned();
+    let each: Vec<(usize, f64)> = runs.iter().enumerate().filter_map(|(i, o)| Some((i, rate(o)?))).collect();
     runs.retain(|o| rate(o).is_some());
     if runs.is_empty() {
         return failed.unwrap_or(Outcome::Failed("no run".into()));
@@ -472,6 +476,9 @@ fn median_run(mut runs: Vec<Outcome>) -> Outcome {
     if let (Outcome::Done { values, .. }, Some(lo), Some(hi)) = (&mut median, lo, hi) {
         values.insert("runs.min".into(), lo);
         values.insert("runs.max".into(), hi);
+        for (i, v) in each {
+            values.insert(format!("run.{i}"), v);
+        }
     }
     median
 }
