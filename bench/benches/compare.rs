@@ -17,7 +17,7 @@
 //!   (default 5, 1 with `--quick`);
 //! - `--only a,b`: run only these groups: `serial`, `group`, `pipelined`,
 //!   `bulk`, `fresh`, `biglog`, `adapters`, `groups` (many Raft groups:
-//!   see `compare/multi.rs`);
+//!   see `compare/multi.rs`); `single` stands for all but `groups`;
 //! - `--data-dir DIR`: where logs are written (default `target/bench-data`
 //!   in the workspace; must not be tmpfs);
 //! - `--svg FILE`: where to write the chart (default `DATA_DIR/bench.svg`).
@@ -335,7 +335,14 @@ fn parse_args(args: &[String]) -> Result<Args> {
             "--reps" => a.reps = it.next().context("--reps needs a number")?.parse()?,
             "--only" => {
                 let v = it.next().context("--only needs a list")?;
-                a.only = Some(v.split(',').map(str::to_string).collect());
+                let mut only = Vec::new();
+                for g in v.split(',') {
+                    match g {
+                        "single" => only.extend(SINGLE_LOG_GROUPS.iter().map(|x| x.to_string())),
+                        _ => only.push(g.to_string()),
+                    }
+                }
+                a.only = Some(only);
             }
             "--data-dir" => a.data_dir = PathBuf::from(it.next().context("--data-dir needs a path")?),
             "--svg" => a.svg = Some(PathBuf::from(it.next().context("--svg needs a path")?)),
@@ -346,7 +353,7 @@ fn parse_args(args: &[String]) -> Result<Args> {
             }
             "-h" | "--help" => {
                 eprintln!(
-                    "compare [--quick] [--reps N] [--only serial,group,pipelined,bulk,fresh,biglog,adapters,groups] [--group-counts 1,16,256,4096] [--data-dir DIR] [--svg FILE]"
+                    "compare [--quick] [--reps N] [--only single|serial,group,pipelined,bulk,fresh,biglog,adapters,groups] [--group-counts 1,16,256,4096] [--data-dir DIR] [--svg FILE]"
                 );
                 std::process::exit(0);
             }
@@ -358,6 +365,10 @@ fn parse_args(args: &[String]) -> Result<Args> {
     }
     Ok(a)
 }
+
+/// What `--only single` stands for: every group of one log per store (all
+/// but `groups`).
+const SINGLE_LOG_GROUPS: [&str; 7] = ["serial", "group", "pipelined", "bulk", "fresh", "biglog", "adapters"];
 
 /// Why `system` does not run `workload`, if it does not.
 fn skip_reason(workload: &str, system: System) -> Option<&'static str> {
