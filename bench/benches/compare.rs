@@ -17,7 +17,7 @@
 //!   (default 5, 1 with `--quick`);
 //! - `--only a,b`: run only these groups: `serial`, `group`, `pipelined`,
 //!   `bulk`, `fresh`, `biglog`, `adapters`, `groups` (many Raft groups:
-//!   see `compare/multi.rs`);
+//!   see `compare/multi.rs`); `single` stands for all but `groups`;
 //! - `--data-dir DIR`: where logs are written (default `target/bench-data`
 //!   in the workspace; must not be tmpfs);
 //! - `--svg FILE`: where to write the chart (default `DATA_DIR/bench.svg`).
@@ -79,6 +79,9 @@ fn child(args: &[String]) -> Result<()> {
     if multi::is_groups_workload(workload) {
         let gs =
             if rest.iter().any(|a| a == "--quick") { multi::GroupSizes::quick() } else { multi::GroupSizes::full() };
+        if workload == "greopen-cold" {
+            make_cold(dir, "cold", &mut out)?;
+        }
         multi::cell(workload, system, dir, &gs, &mut out)?;
     } else if let Some(w) = workload.strip_prefix("a-") {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -173,6 +176,9 @@ fn engine_cell(workload: &str, system: System, dir: &Path, sizes: &Sizes, out: &
             out.peak_rss("rss");
         }
         "reopen-cold" | "reopen-warm" => {
+            if workload == "reopen-cold" {
+                make_cold(dir, "cold", out)?;
+            }
             let rss0 = measure::proc_status_bytes("VmRSS");
             let t = Instant::now();
             let store = stores::open(system, dir, &opt(sizes.big_entry_len, 0, true))?;
@@ -185,15 +191,35 @@ fn engine_cell(workload: &str, system: System, dir: &Path, sizes: &Sizes, out: &
             out.peak_rss("rss");
         }
         "reads" => {
-            let store = stores::open(system, dir, &opt(sizes.big_entry_len, 0, false))?;
-            let mut dropped = true;
+            let open = || stores::open(system, dir, &opt(sizes.big_entry_len, 0, false));
             for &t in sizes.read_threads {
-                dropped &= measure::drop_page_cache();
-                workloads::random_reads(&*store, &format!("cold{t}"), t, sizes.read_time, out)?;
+                // A store of its own for every cold run: its descriptors
+                // get no readahead (see `measure::no_readahead`), and the
+                // warm runs below open one with readahead as usual.
+                let store = open()?;
+                let key = format!("cold{t}");
+                // Reads spread over the log first, so a store that opens a
+                // file on its first read (chunklog) holds all open when
+                // they are advised; the eviction below drops what they read.
+                let (first, last) = store.bounds().ok_or_else(|| anyhow!("reads: the log is empty"))?;
+                let step = ((last - first) / 1024).max(1);
+                for i in (first..=last).step_by(step as usize) {
+                    store.read(i)?;
+                }
+                let fds = measure::no_readahead(dir)?;
+                out.value(format!("{key}.no_readahead_fds"), fds as f64);
+                // After the open and those reads.
+                make_cold(dir, &key, out)?;
+                workloads::random_reads(&*store, &key, t, sizes.read_time, out)?;
+                let p50 = out.values.iter().find(|(k, _)| *k == format!("{key}.p50")).map(|(_, v)| *v);
+                if let Some(p50) = p50.filter(|&v| v < measure::COLD_READ_MIN_US) {
+                    eprintln!(
+                        "warning: {} {key}: p50 {p50:.1} µs is a page-cache hit, not a device read: the row is warm",
+                        system.name()
+                    );
+                }
             }
-            if !dropped {
-                out.note("cold", "page cache could not be dropped: cold rows are warm");
-            }
+            let store = open()?;
             measure::warm_page_cache(dir)?;
             for &t in sizes.read_threads {
                 workloads::random_reads(&*store, &format!("warm{t}"), t, sizes.read_time, out)?;
@@ -204,6 +230,25 @@ fn engine_cell(workload: &str, system: System, dir: &Path, sizes: &Sizes, out: &
             workloads::purge_half(&*store, dir, &p, sizes.purge_baseline_ops, out)?;
         }
         _ => bail!("unknown workload {workload:?}"),
+    }
+    Ok(())
+}
+
+/// Makes the files under `dir` cold right before the cold measurement
+/// `key`: drops the page cache where that is permitted (root), then evicts
+/// every file with `posix_fadvise(DONTNEED)` and checks it with a few
+/// timed reads, recorded as `KEY.probe_us` (the report marks the row warm
+/// when they came from the page cache).
+fn make_cold(dir: &Path, key: &str, out: &mut Report) -> Result<()> {
+    measure::drop_page_cache();
+    if let Some(us) = measure::make_cold(dir)? {
+        out.value(format!("{key}.probe_us"), us);
+        if us < measure::COLD_READ_MIN_US {
+            eprintln!(
+                "warning: {key}: reads of {} after eviction took {us:.1} µs (a page-cache hit): the row is warm",
+                dir.display()
+            );
+        }
     }
     Ok(())
 }
@@ -244,6 +289,9 @@ async fn adapter_cell(workload: &str, kind: Adapter, dir: &Path, sizes: &Sizes, 
             store.close().await?;
         }
         "reopen-cold" | "reopen-warm" => {
+            if workload == "reopen-cold" {
+                make_cold(dir, "cold", out)?;
+            }
             let t = Instant::now();
             let mut store = Opened::open(kind, dir, sizes.file_bytes).await?;
             let last = store.last_index().await?;
@@ -287,7 +335,14 @@ fn parse_args(args: &[String]) -> Result<Args> {
             "--reps" => a.reps = it.next().context("--reps needs a number")?.parse()?,
             "--only" => {
                 let v = it.next().context("--only needs a list")?;
-                a.only = Some(v.split(',').map(str::to_string).collect());
+                let mut only = Vec::new();
+                for g in v.split(',') {
+                    match g {
+                        "single" => only.extend(SINGLE_LOG_GROUPS.iter().map(|x| x.to_string())),
+                        _ => only.push(g.to_string()),
+                    }
+                }
+                a.only = Some(only);
             }
             "--data-dir" => a.data_dir = PathBuf::from(it.next().context("--data-dir needs a path")?),
             "--svg" => a.svg = Some(PathBuf::from(it.next().context("--svg needs a path")?)),
@@ -298,7 +353,7 @@ fn parse_args(args: &[String]) -> Result<Args> {
             }
             "-h" | "--help" => {
                 eprintln!(
-                    "compare [--quick] [--reps N] [--only serial,group,pipelined,bulk,fresh,biglog,adapters,groups] [--group-counts 1,16,256,4096] [--data-dir DIR] [--svg FILE]"
+                    "compare [--quick] [--reps N] [--only single|serial,group,pipelined,bulk,fresh,biglog,adapters,groups] [--group-counts 1,16,256,4096] [--data-dir DIR] [--svg FILE]"
                 );
                 std::process::exit(0);
             }
@@ -310,6 +365,10 @@ fn parse_args(args: &[String]) -> Result<Args> {
     }
     Ok(a)
 }
+
+/// What `--only single` stands for: every group of one log per store (all
+/// but `groups`).
+const SINGLE_LOG_GROUPS: [&str; 7] = ["serial", "group", "pipelined", "bulk", "fresh", "biglog", "adapters"];
 
 /// Why `system` does not run `workload`, if it does not.
 fn skip_reason(workload: &str, system: System) -> Option<&'static str> {
@@ -404,6 +463,9 @@ impl Runner {
 
 /// Of several runs of one cell, the one with the median throughput (so
 /// all of a row's numbers come from one run); a failure if none succeeded.
+/// `runs` are in the order they ran: the throughput of run `i` is kept as
+/// `run.I`, so a ratio can be taken run by run across systems (the runs
+/// are interleaved: run `i` of every system ran in the same round).
 fn median_run(mut runs: Vec<Outcome>) -> Outcome {
     let rate = |o: &Outcome| match o {
         Outcome::Done { values, .. } => values
@@ -413,6 +475,7 @@ fn median_run(mut runs: Vec<Outcome>) -> Outcome {
         _ => None,
     };
     let failed = runs.iter().find(|o| rate(o).is_none()).cloned();
+    let each: Vec<(usize, f64)> = runs.iter().enumerate().filter_map(|(i, o)| Some((i, rate(o)?))).collect();
     runs.retain(|o| rate(o).is_some());
     if runs.is_empty() {
         return failed.unwrap_or(Outcome::Failed("no run".into()));
@@ -424,6 +487,9 @@ fn median_run(mut runs: Vec<Outcome>) -> Outcome {
     if let (Outcome::Done { values, .. }, Some(lo), Some(hi)) = (&mut median, lo, hi) {
         values.insert("runs.min".into(), lo);
         values.insert("runs.max".into(), hi);
+        for (i, v) in each {
+            values.insert(format!("run.{i}"), v);
+        }
     }
     median
 }
@@ -477,9 +543,8 @@ fn parent(args: &[String]) -> Result<()> {
     let mut r =
         Runner { exe: std::env::current_exe()?, quick: a.quick, results: Results::default(), started: Instant::now() };
     eprintln!("chunklog compare ({}): {fs_line}", if a.quick { "quick" } else { "full" });
-    let cold_ok = measure::drop_page_cache();
-    if !cold_ok {
-        eprintln!("warning: cannot drop the page cache (not root?): cold rows will be warm");
+    if !measure::drop_page_cache() {
+        eprintln!("note: cannot drop the page cache (not root?): cold cells rely on posix_fadvise(DONTNEED) alone");
     }
 
     // 1-3 and 5: a fresh log per cell.
@@ -612,9 +677,8 @@ fn parent(args: &[String]) -> Result<()> {
         remove(&dir);
         let dir = fresh_dir(&a.data_dir, "groups-reopen")?;
         r.run("greopen-write", "shared", &dir);
-        if !measure::drop_page_cache() {
-            eprintln!("warning: the cold reopen of the groups is warm");
-        }
+        // The child evicts the files itself as well (and checks it).
+        measure::drop_page_cache();
         r.run("greopen-cold", "shared", &dir);
         r.run("greopen-warm", "shared", &dir);
         remove(&dir);
@@ -622,12 +686,7 @@ fn parent(args: &[String]) -> Result<()> {
 
     let total = r.started.elapsed();
     let results = r.results;
-    let mut notes = Vec::new();
-    for s in ["chunklog", "raft-log", "raft-engine", "raw"] {
-        if let Some(n) = results.note("reads", s, "cold") {
-            notes.push(format!("{s}: {n}"));
-        }
-    }
+    let mut notes = results.warm_notes();
     if let Some(n) = results.note("group", "raft-log", "wait") {
         notes.push(format!("raft-log, group commit: {n} was the better of 0 and 1 ms"));
     }
