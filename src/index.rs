@@ -155,15 +155,28 @@ impl Index {
         }
     }
 
-    /// Removes every slot at or below `index`.
+    /// Removes every slot at or below `index`, at once (a purge of
+    /// millions of entries runs under the engine's state lock).
     pub fn purge_upto(&mut self, index: u64) {
-        while !self.slots.is_empty() && self.first <= index {
-            self.slots.pop_front();
-            self.first += 1;
+        if index >= self.first {
+            let n = usize::try_from(index - self.first + 1).unwrap_or(usize::MAX).min(self.slots.len());
+            self.slots.drain(..n);
+            self.first += n as u64;
         }
         if self.slots.is_empty() {
-            self.first = index.saturating_add(1);
+            self.first = self.first.max(index.saturating_add(1));
         }
+    }
+
+    /// The slots of the entries in `lo..=hi` the index holds, in order.
+    pub fn slots(&self, lo: u64, hi: u64) -> impl Iterator<Item = Slot> + '_ {
+        let (start, end) = match (self.first(), self.last()) {
+            (Some(first), Some(last)) if lo <= last && hi >= first => {
+                ((lo.max(first) - first) as usize, (hi.min(last) - first) as usize + 1)
+            }
+            _ => (0, 0),
+        };
+        self.slots.range(start..end).copied()
     }
 
     /// The consecutive slots at the end of the index that lie in `chunk`,
@@ -201,6 +214,9 @@ mod tests {
         assert_eq!(ix.get(4), None);
         assert_eq!(ix.get(8), None);
         assert_eq!(ix.tail_in_chunk(2), (7, vec![(0, 10)]));
+        assert_eq!(ix.slots(6, 100).collect::<Vec<_>>(), vec![s(1, 10), s(2, 0)]);
+        assert_eq!(ix.slots(0, 5).collect::<Vec<_>>(), vec![s(1, 0)]);
+        assert_eq!(ix.slots(8, 9).count() + ix.slots(0, 4).count(), 0);
         // Entry 5 copied into chunk 2: two runs there.
         assert!(ix.set(5, s(2, 40)));
         assert!(!ix.set(9, s(2, 50)));
@@ -213,6 +229,17 @@ mod tests {
         assert_eq!(ix.last(), Some(5));
         ix.purge_upto(5);
         assert_eq!(ix.first(), None);
+        let mut big = Index::default();
+        for i in 1..=1000 {
+            assert!(big.push(i, s(1 + i / 100, i as u32)));
+        }
+        big.purge_upto(0);
+        assert_eq!(big.first(), Some(1));
+        big.purge_upto(600);
+        assert_eq!((big.first(), big.get(601), big.get(600)), (Some(601), Some(s(7, 601)), None));
+        big.purge_upto(5000);
+        assert_eq!(big.first(), None);
+        assert!(big.push(5001, s(9, 0)));
         assert!(ix.push(6, s(3, 0)));
         ix.truncate_after(Some(2));
         assert_eq!(ix.len(), 0);

@@ -51,11 +51,27 @@ impl Shared {
         self.live_bytes += u64::from(slot.len);
     }
 
-    /// Uncounts the entries `lo..=hi` of `group` (about to be deleted).
+    /// Uncounts the entries `lo..=hi` of `group` (about to be deleted):
+    /// one map update per run of entries in one chunk, not per entry (a
+    /// purge of half a million entries holds the state lock for it).
     pub fn forget(&mut self, group: u64, lo: u64, hi: u64) {
         let Some(g) = self.groups.get(&group) else { return };
         let (live, total) = (&mut self.live, &mut self.live_bytes);
-        g.index.for_each(lo, hi, |_, s| drop_live(live, total, s));
+        let mut run: Option<(u64, u64)> = None;
+        for s in g.index.slots(lo, hi) {
+            match &mut run {
+                Some((chunk, bytes)) if *chunk == s.chunk => *bytes += u64::from(s.len),
+                _ => {
+                    if let Some((chunk, bytes)) = run.take() {
+                        drop_live_bytes(live, total, chunk, bytes);
+                    }
+                    run = Some((s.chunk, u64::from(s.len)));
+                }
+            }
+        }
+        if let Some((chunk, bytes)) = run {
+            drop_live_bytes(live, total, chunk, bytes);
+        }
     }
 
     /// Uncounts one entry frame (moved or deleted).
@@ -97,11 +113,15 @@ impl Shared {
 }
 
 fn drop_live(live: &mut BTreeMap<u64, u64>, total: &mut u64, s: Slot) {
-    if let Some(b) = live.get_mut(&s.chunk) {
-        *b = b.saturating_sub(u64::from(s.len));
+    drop_live_bytes(live, total, s.chunk, u64::from(s.len));
+}
+
+fn drop_live_bytes(live: &mut BTreeMap<u64, u64>, total: &mut u64, chunk: u64, bytes: u64) {
+    if let Some(b) = live.get_mut(&chunk) {
+        *b = b.saturating_sub(bytes);
         if *b == 0 {
-            live.remove(&s.chunk);
+            live.remove(&chunk);
         }
     }
-    *total = total.saturating_sub(u64::from(s.len));
+    *total = total.saturating_sub(bytes);
 }
