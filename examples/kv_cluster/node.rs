@@ -392,8 +392,14 @@ fn spawn_store_watchdog(id: NodeId, rafts: Vec<Raft>, stores: Vec<chunklog::Chun
         loop {
             tokio::time::sleep(Duration::from_millis(50)).await;
             let failed = rafts.iter().find_map(|raft| raft.metrics().borrow_watched().running_state.clone().err());
-            if stores.iter().any(|s| s.is_poisoned()) || failed.is_some() {
-                let why = failed.map_or_else(|| "the log store is poisoned".to_string(), |f| f.to_string());
+            // A poisoned store answers any sync with the failure that
+            // poisoned it (a full disk, say).
+            let poisoned = stores.iter().find(|s| s.is_poisoned()).map(|s| match s.sync() {
+                Err(e) => e.to_string(),
+                Ok(()) => "the log store is poisoned".to_string(),
+            });
+            if poisoned.is_some() || failed.is_some() {
+                let why = failed.map_or_else(|| poisoned.unwrap_or_default(), |f| f.to_string());
                 eprintln!("node {id}: stopping, its Raft log store failed: {why}");
                 std::process::exit(EXIT_STORE_FAILED);
             }

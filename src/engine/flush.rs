@@ -24,11 +24,14 @@
 //! chunk's preallocated space, waits for the purge thread, and only then
 //! releases the directory lock it owns.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::pipe::{Callback, Pipe, Segment, clone_err, fire};
+use parking_lot::Mutex;
+
+use super::pipe::{Callback, Pipe, Queue, Segment, clone_err, fire};
 use super::purge::{PurgeCtx, Purger};
 use super::recycle::Pool;
 use super::stats::Counters;
@@ -100,41 +103,116 @@ impl Drop for DeathGuard<'_> {
     }
 }
 
-/// The flush thread's body. `tail` is the open chunk's file; `lock` is the
-/// directory lock, released when the thread is done.
-pub(crate) fn run(ctx: FlushCtx, mut tail: TailFile, lock: DirLock) {
-    let guard = DeathGuard(&ctx);
-    let purger = Purger::start(PurgeCtx {
-        dir: ctx.dir.clone(),
-        vfs: ctx.vfs.clone(),
-        table: ctx.table.clone(),
-        stats: ctx.stats.clone(),
-        pool: ctx.pool.clone(),
-    });
-    loop {
-        let Some(batch) = take(&ctx) else {
-            trim(&ctx, &tail);
-            break;
+/// The flush thread's writable state: the open chunk's file and the purge
+/// thread. Whoever holds it writes the next batch: the flush thread, or a
+/// writer flushing inline ([`Flusher::flush_inline`]). Batches are taken
+/// from the queue only under it, so they reach the disk in order.
+struct FlushState {
+    tail: TailFile,
+    purger: Option<Purger>,
+}
+
+/// The flushing side of a store, shared by the flush thread and the
+/// writers that flush inline.
+pub(crate) struct Flusher {
+    pub ctx: FlushCtx,
+    state: Mutex<FlushState>,
+}
+
+impl Flusher {
+    /// The flusher of the open chunk `tail`; starts the purge thread.
+    pub fn new(ctx: FlushCtx, tail: TailFile) -> Self {
+        let purger = Purger::start(PurgeCtx {
+            dir: ctx.dir.clone(),
+            vfs: ctx.vfs.clone(),
+            table: ctx.table.clone(),
+            stats: ctx.stats.clone(),
+            pool: ctx.pool.clone(),
+        });
+        Flusher { ctx, state: Mutex::new(FlushState { tail, purger: Some(purger) }) }
+    }
+
+    /// Makes everything queued durable on the calling thread (raft-engine's
+    /// and RocksDB's write-group leader): a lone writer's sync then costs
+    /// one write and one `fdatasync`, without the hand-off to the flush
+    /// thread and back. If a flush is running, waits for it first (it may
+    /// cover everything). Writers that call this at once form a group:
+    /// the first to get the flush state writes what all of them queued.
+    /// `None` if the store is closing or poisoned: wait for the flush
+    /// thread instead.
+    ///
+    /// Never fires a callback: callbacks run on the flush thread, in
+    /// registration order. Those queued now stay queued (what they cover
+    /// is made durable here; the flush thread fires them with its next
+    /// flush), and room waiters a flush here released are handed back to
+    /// it.
+    pub fn flush_inline(&self) -> Option<Result<()>> {
+        let ctx = &self.ctx;
+        let mut st = self.state.lock();
+        let batch = {
+            let mut q = ctx.pipe.queue.lock();
+            // Callbacks registered before this sync fire before it returns,
+            // as when it waits for the flush thread.
+            let callbacks = !q.callbacks.is_empty() || q.unfired > 0;
+            if callbacks || q.poisoned.is_some() || q.shutdown || q.stopped {
+                return None;
+            }
+            take_now(&mut q, false)
         };
-        match write_and_sync(&ctx, &mut tail, &batch.segments) {
-            Ok(created) => {
-                let room = publish(&ctx, &batch, &created);
-                // Handed over before the callbacks fire, so a caller that
-                // was acknowledged sees the deletion in `purges_pending`.
-                if let Some(below) = batch.purge_below {
-                    purger.delete_below(below.min(tail.id));
+        match complete(ctx, &mut st, &batch) {
+            Ok(room) => {
+                if !room.is_empty() {
+                    // Released by this flush: the flush thread fires them.
+                    let mut q = ctx.pipe.queue.lock();
+                    q.room_waiters.splice(0..0, room);
+                    q.room_check = true;
+                    drop(q);
+                    ctx.pipe.work_cv.notify_one();
                 }
-                if let Some(r) = &ctx.reclaim
-                    && (!created.is_empty() || batch.purge_below.is_some())
-                {
-                    r.wake();
+                if !batch.segments.is_empty() {
+                    ctx.stats.inline_flushes.fetch_add(1, Ordering::Relaxed);
                 }
+                Some(Ok(()))
+            }
+            Err(e) => {
+                // Poisoned already (under the flush state): the flush thread
+                // fails every callback.
+                ctx.pipe.work_cv.notify_one();
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// The flush thread's body. `lock` is the directory lock, released when
+/// the thread is done.
+pub(crate) fn run(flusher: Arc<Flusher>, lock: DirLock) {
+    let ctx = &flusher.ctx;
+    let guard = DeathGuard(ctx);
+    loop {
+        if !wait_for_work(ctx) {
+            trim(ctx, &flusher.state.lock().tail);
+            break;
+        }
+        let mut st = flusher.state.lock();
+        if ctx.pipe.poisoned.load(Ordering::Acquire) {
+            // An inline flush failed.
+            drop(st);
+            drain_poisoned(ctx);
+            break;
+        }
+        let batch = take_now(&mut ctx.pipe.queue.lock(), true);
+        let n = batch.callbacks.len();
+        match complete(ctx, &mut st, &batch) {
+            Ok(room) => {
+                drop(st);
                 for cb in batch.callbacks.into_iter().chain(room) {
                     fire(cb, Ok(()));
                 }
+                ctx.pipe.queue.lock().unfired -= n;
             }
             Err(e) => {
-                tracing::error!(error = %e, "chunklog flush failed; the store is poisoned and must be reopened");
+                drop(st);
                 let mut first = Some(e);
                 let poisoned = ctx.pipe.poison(first.as_ref().expect("just set"));
                 // The batch's callbacks first, with the error itself; then
@@ -142,12 +220,14 @@ pub(crate) fn run(ctx: FlushCtx, mut tail: TailFile, lock: DirLock) {
                 for cb in batch.callbacks {
                     fire(cb, Err(first.take().unwrap_or_else(|| poisoned.error())));
                 }
-                drain_poisoned(&ctx);
+                drain_poisoned(ctx);
                 break;
             }
         }
     }
-    purger.finish();
+    if let Some(p) = flusher.state.lock().purger.take() {
+        p.finish();
+    }
     ctx.pipe.stop();
     drop(guard);
     drop(lock);
@@ -159,6 +239,38 @@ pub(crate) fn run(ctx: FlushCtx, mut tail: TailFile, lock: DirLock) {
     for cb in waiters {
         fire(cb, result.as_ref().map(|_| ()).map_err(clone_err));
     }
+}
+
+/// Writes and syncs a batch, publishes it to readers and hands the
+/// deletions it made durable to the purge thread. Returns the room
+/// waiters to fire. A failure (or a panic, a bug) poisons the store before
+/// the flush state is released: whoever takes it next must not find the
+/// queue empty and take that for "durable".
+fn complete(ctx: &FlushCtx, st: &mut FlushState, batch: &Batch) -> Result<Vec<Callback>> {
+    let r = catch_unwind(AssertUnwindSafe(|| complete_unguarded(ctx, st, batch))).unwrap_or_else(|_| {
+        Err(Error::Io { op: "flush", path: ctx.dir.clone(), source: std::io::Error::other("the flush panicked") })
+    });
+    if let Err(e) = &r {
+        tracing::error!(error = %e, "chunklog flush failed; the store is poisoned and must be reopened");
+        ctx.pipe.poison(e);
+    }
+    r
+}
+
+fn complete_unguarded(ctx: &FlushCtx, st: &mut FlushState, batch: &Batch) -> Result<Vec<Callback>> {
+    let created = write_and_sync(ctx, &mut st.tail, &batch.segments)?;
+    let room = publish(ctx, batch, &created);
+    // Handed over before the callbacks fire, so a caller that was
+    // acknowledged sees the deletion in `purges_pending`.
+    if let (Some(below), Some(p)) = (batch.purge_below, &st.purger) {
+        p.delete_below(below.min(st.tail.id));
+    }
+    if let Some(r) = &ctx.reclaim
+        && (!created.is_empty() || batch.purge_below.is_some())
+    {
+        r.wake();
+    }
+    Ok(room)
 }
 
 /// At a clean shutdown, gives back the open chunk's preallocated space, so
@@ -173,22 +285,32 @@ fn trim(ctx: &FlushCtx, tail: &TailFile) {
     }
 }
 
-/// Waits for work and takes all of it. `None` once shut down and drained.
-fn take(ctx: &FlushCtx) -> Option<Batch> {
+/// Waits until there is work (or the store is poisoned). `false` once
+/// shut down with nothing left to do.
+fn wait_for_work(ctx: &FlushCtx) -> bool {
     let mut q = ctx.pipe.queue.lock();
     while !q.has_work() {
         if q.shutdown {
-            return None;
+            return false;
         }
         ctx.pipe.work_cv.wait(&mut q);
     }
+    true
+}
+
+/// Takes everything queued (possibly nothing: an inline flush took it),
+/// the callbacks too if `callbacks`. Called under the flush state's lock.
+fn take_now(q: &mut Queue, callbacks: bool) -> Batch {
     let segments: Vec<Arc<Segment>> = q.segments.drain(..).map(Arc::new).collect();
     if !segments.is_empty() {
         q.flush_seq = q.flush_seq.wrapping_add(1);
     }
     q.inflight.extend(segments.iter().cloned());
+    q.room_check = false;
     let bytes = segments.iter().map(|s| s.bytes.len()).sum();
-    Some(Batch { segments, callbacks: std::mem::take(&mut q.callbacks), purge_below: q.purge_below.take(), bytes })
+    let callbacks = if callbacks { std::mem::take(&mut q.callbacks) } else { Vec::new() };
+    q.unfired += callbacks.len();
+    Batch { segments, callbacks, purge_below: q.purge_below.take(), bytes }
 }
 
 /// After poisoning: fail every callback that still arrives, in order,

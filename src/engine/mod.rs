@@ -34,7 +34,7 @@ use std::thread::JoinHandle;
 
 use parking_lot::{Mutex, RwLock};
 
-use self::flush::FlushCtx;
+use self::flush::{FlushCtx, Flusher};
 use self::memory::Shared;
 use self::pipe::{Pipe, Queue};
 use self::stats::Counters;
@@ -65,6 +65,8 @@ pub(crate) struct Core {
     pub reclaim: Arc<reclaim::Signal>,
     /// Purged chunk files kept for reuse.
     pub pool: Arc<recycle::Pool>,
+    /// The flushing side, which a writer's `sync` may drive inline.
+    pub flusher: Arc<Flusher>,
 }
 
 /// Stops the flush thread when the last owning handle goes away, and
@@ -279,6 +281,9 @@ impl ChunkLog {
             reclaim: (config.reclaim_percent > 0).then(|| reclaim_signal.clone()),
             pool: pool.clone(),
         };
+        let size = tail.size;
+        let tail_file = flush::TailFile { id: tail.id, file: tail_file, written: size, allocated: size };
+        let flusher = Arc::new(Flusher::new(ctx, tail_file));
         let core = Arc::new(Core {
             cfg: config,
             shared: RwLock::new(shared),
@@ -287,14 +292,13 @@ impl ChunkLog {
             stats,
             reclaim: reclaim_signal,
             pool,
+            flusher: flusher.clone(),
         });
         let thread = std::thread::Builder::new()
             .name("chunklog-flush".into())
             .spawn(move || {
-                let _ = ctx.pipe.flush_thread.set(std::thread::current().id());
-                let size = tail.size;
-                let tail = flush::TailFile { id: tail.id, file: tail_file, written: size, allocated: size };
-                flush::run(ctx, tail, lock)
+                let _ = flusher.ctx.pipe.flush_thread.set(std::thread::current().id());
+                flush::run(flusher, lock)
             })
             .map_err(|e| Error::io("spawn flush thread", &dir, e))?;
         let reclaimer = reclaim::start(&core);
@@ -444,6 +448,7 @@ impl ChunkLog {
             cache_misses: s.cache_misses.load(Ordering::Relaxed),
             disk_reads: s.disk_reads.load(Ordering::Relaxed),
             fsyncs: s.fsyncs.load(Ordering::Relaxed),
+            inline_flushes: s.inline_flushes.load(Ordering::Relaxed),
             bytes_written: s.bytes_written.load(Ordering::Relaxed),
             index_bytes: sh.groups.values().map(|g| g.index.heap_bytes()).sum(),
             live_bytes: sh.live_bytes,

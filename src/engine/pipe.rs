@@ -148,6 +148,10 @@ pub(crate) struct Queue {
     /// queued and moves this on, under this lock.
     pub flush_seq: u32,
     pub poisoned: Option<Poison>,
+    /// An inline flush released room waiters: the flush thread fires them.
+    pub room_check: bool,
+    /// Callbacks the flush thread took and has not fired yet.
+    pub unfired: usize,
     pub shutdown: bool,
     /// The flush thread has exited: nothing will fire callbacks any more.
     pub stopped: bool,
@@ -201,8 +205,14 @@ impl Queue {
         self.purge_below = Some(self.purge_below.map_or(below, |b| b.max(below)));
     }
 
+    /// Whether the flush thread has something to do (a poisoned store: fail
+    /// what is left).
     pub fn has_work(&self) -> bool {
-        !self.segments.is_empty() || !self.callbacks.is_empty() || self.purge_below.is_some()
+        !self.segments.is_empty()
+            || !self.callbacks.is_empty()
+            || self.purge_below.is_some()
+            || self.room_check
+            || self.poisoned.is_some()
     }
 }
 

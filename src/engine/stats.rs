@@ -17,6 +17,8 @@ pub(crate) struct Counters {
     pub copied_bytes: AtomicU64,
     /// Chunks created in recycled files.
     pub recycled: AtomicU64,
+    /// Flushes a writer's `sync` wrote itself.
+    pub inline_flushes: AtomicU64,
     pub recycled_bytes_trimmed: AtomicU64,
 }
 
@@ -49,6 +51,10 @@ pub struct Stats {
     pub disk_reads: u64,
     /// `fdatasync` calls (files and directory) since open.
     pub fsyncs: u64,
+    /// Flushes that a writer's [`sync`](crate::ChunkLog::sync) (or
+    /// `save_vote`) wrote and synced on its own thread, the flush thread
+    /// idle, since open (the rest of the flushes are the flush thread's).
+    pub inline_flushes: u64,
     /// Bytes written to chunk files since open.
     pub bytes_written: u64,
     /// Heap bytes held by the in-memory index of every group.

@@ -218,12 +218,7 @@ impl ChunkLog {
     /// (`sync`, `save_vote`, an `append` into a full queue) fail in it
     /// with [`Error::FromCallback`].
     pub fn flush(&self, callback: Callback) {
-        // Counted for the per-group metrics only: a read of the state lock
-        // on every flush is a cost only users of those metrics pay.
-        #[cfg(feature = "metrics")]
-        if let Some(g) = self.core.shared.read().groups.get(&self.group) {
-            g.flushes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
+        self.count_flush();
         let mut q = self.core.pipe.queue.lock();
         if q.stopped {
             let err = q.check().err().unwrap_or(Error::Closed);
@@ -238,8 +233,18 @@ impl ChunkLog {
 
     /// Blocks until everything submitted before this call is durable.
     /// From a flush callback it fails with [`Error::FromCallback`].
+    ///
+    /// The calling thread writes and syncs what is queued itself (one
+    /// write and one `fdatasync`, no hand-off to the flush thread and
+    /// back), after a flush already running, which may cover it; threads
+    /// syncing at once share one flush. Flush callbacks still fire on the
+    /// flush thread, in order.
     pub fn sync(&self) -> Result<()> {
         self.refuse_on_flush_thread("sync")?;
+        if let Some(r) = self.core.flusher.flush_inline() {
+            self.count_flush();
+            return r;
+        }
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         self.flush(Box::new(move |r| {
             let _ = tx.send(r);
@@ -270,6 +275,16 @@ impl ChunkLog {
                 fire(callback, r);
             }
             None => q.room_waiters.push(callback),
+        }
+    }
+
+    /// Counts a wait for durability, for the per-group metrics only: a
+    /// read of the state lock on every flush is a cost only users of
+    /// those metrics pay.
+    fn count_flush(&self) {
+        #[cfg(feature = "metrics")]
+        if let Some(g) = self.core.shared.read().groups.get(&self.group) {
+            g.flushes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
