@@ -152,6 +152,8 @@ pub(crate) struct Queue {
     pub room_check: bool,
     /// Callbacks the flush thread took and has not fired yet.
     pub unfired: usize,
+    /// A writer is flushing inline (it holds the flush state).
+    pub leader: bool,
     pub shutdown: bool,
     /// The flush thread has exited: nothing will fire callbacks any more.
     pub stopped: bool,

@@ -234,11 +234,11 @@ impl ChunkLog {
     /// Blocks until everything submitted before this call is durable.
     /// From a flush callback it fails with [`Error::FromCallback`].
     ///
-    /// The calling thread writes and syncs what is queued itself (one
-    /// write and one `fdatasync`, no hand-off to the flush thread and
-    /// back), after a flush already running, which may cover it; threads
-    /// syncing at once share one flush. Flush callbacks still fire on the
-    /// flush thread, in order.
+    /// When no flush is running and no callback is waiting, the calling
+    /// thread writes and syncs what is queued itself (one write and one
+    /// `fdatasync`, no hand-off to the flush thread and back); otherwise
+    /// it waits for the flush thread, which group-commits. Flush
+    /// callbacks always fire on the flush thread, in order.
     pub fn sync(&self) -> Result<()> {
         self.refuse_on_flush_thread("sync")?;
         if let Some(r) = self.core.flusher.flush_inline() {
