@@ -135,11 +135,13 @@ fn long_reads_never_mix_entries_from_before_and_after_a_truncation() {
     log.append((1..=200).map(|i| (i, ver(0, i)))).unwrap();
     log.sync().unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let writer = {
-        let (log, stop) = (log.clone(), stop.clone());
+        let (log, stop, done) = (log.clone(), stop.clone(), done.clone());
         std::thread::spawn(move || {
             let mut v = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                done.store(v, std::sync::atomic::Ordering::Relaxed);
                 v += 1;
                 log.truncate_after(Some(100)).unwrap();
                 log.append((101..=200).map(|i| (i, ver(v, i)))).unwrap();
@@ -150,8 +152,13 @@ fn long_reads_never_mix_entries_from_before_and_after_a_truncation() {
         })
     };
     let (mut reads, mut mixed) = (0, 0);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1500);
-    while std::time::Instant::now() < deadline {
+    // At least 1.5 s and 20 rounds of the writer (a loaded machine slows
+    // it down), at most 60 s.
+    let start = std::time::Instant::now();
+    let enough = |t: std::time::Duration| {
+        (t.as_millis() >= 1500 && done.load(std::sync::atomic::Ordering::Relaxed) >= 20) || t.as_secs() >= 60
+    };
+    while !enough(start.elapsed()) {
         let got = log.read_range(1..=200).unwrap();
         reads += 1;
         for (k, (i, _)) in got.iter().enumerate() {
