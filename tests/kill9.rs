@@ -49,7 +49,7 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
     let d = dir.path().to_str().unwrap().to_string();
     let rounds = 200 * scale();
     let mut rng = Rng(42);
-    let (mut killed_mid_run, mut acked_total) = (0, 0);
+    let (mut killed_mid_run, mut acked_total, mut recycled_chunks) = (0, 0, 0);
     for round in 0..rounds {
         let start = Model::of(&ChunkLog::open(cfg(&d)).unwrap());
         let mut child = ChildGuard(spawn_child("child_entry_point", &[(CHILD, format!("{d}|{round}"))]));
@@ -77,7 +77,28 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
         let ops: Vec<_> = plan(&start, round, MAX_OPS).into_iter().map(|(op, _)| op).collect();
         let log = ChunkLog::open(cfg(&d)).unwrap_or_else(|e| panic!("round {round}: reopen failed: {e}"));
         check_rule(&Model::of(&log), &start, &ops, acked).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        recycled_chunks += recycled_in(dir.path());
     }
-    println!("{rounds} SIGKILL rounds, {killed_mid_run} killed mid-run, {acked_total} acknowledged operations checked");
+    // The kills met chunks written into recycled files (purged chunk files
+    // reused), not only new ones.
+    assert!(recycled_chunks > 0, "no round saw a recycled chunk file");
+    println!(
+        "{rounds} SIGKILL rounds, {killed_mid_run} killed mid-run, {acked_total} acknowledged operations checked, \
+         {recycled_chunks} recycled chunks seen after the kills"
+    );
     assert!(killed_mid_run > rounds / 4, "most rounds kill the child while it works");
+}
+
+/// Chunk files in `dir` whose header says they were written into a
+/// recycled file.
+fn recycled_in(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.unwrap();
+            chunklog::format::parse_chunk_file_name(&e.file_name().to_string_lossy())?;
+            let bytes = std::fs::read(e.path()).ok()?;
+            chunklog::format::decode_header(&bytes).ok().filter(|h| h.recycled)
+        })
+        .count()
 }
