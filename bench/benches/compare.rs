@@ -20,7 +20,8 @@
 //!   see `compare/multi.rs`); `single` stands for all but `groups`;
 //! - `--data-dir DIR`: where logs are written (default `target/bench-data`
 //!   in the workspace; must not be tmpfs);
-//! - `--svg FILE`: where to write the chart (default `DATA_DIR/bench.svg`).
+//! - `--svg FILE`: where to write the chart (default `DATA_DIR/bench.svg`);
+//!   the groups chart goes next to it, as `<stem>-groups.svg`.
 
 #[path = "compare/adapters.rs"]
 mod adapters;
@@ -723,13 +724,23 @@ fn parent(args: &[String]) -> Result<()> {
     for (w, s, e) in results.failures() {
         println!("Failed: {w} / {s}: {e} (its stderr is in the progress log)\n");
     }
-    if !engine {
-        return Ok(());
-    }
     let svg = a.svg.unwrap_or_else(|| a.data_dir.join("bench.svg"));
-    match chart::write_svg(&results, &svg, "chunklog vs raft-log vs raft-engine: throughput, 2 vCPU, ext4 on virtio") {
-        Ok(()) => eprintln!("chart written to {}", svg.display()),
-        Err(e) => eprintln!("no chart: {e:#}"),
+    if engine {
+        let title = "chunklog vs raft-log vs raft-engine, one log: throughput relative to the raw-disk loop, \
+                     2 vCPU, ext4 on virtio";
+        match chart::write_svg(&results, &svg, title) {
+            Ok(()) => eprintln!("chart written to {}", svg.display()),
+            Err(e) => eprintln!("no chart: {e:#}"),
+        }
+    }
+    if wants("groups") {
+        let path = chart::groups_path(&svg);
+        let title = "Many Raft groups, a durable 256 B append in flight each: appends/s relative to raft-engine, \
+                     2 vCPU, ext4 on virtio";
+        match chart::write_groups_svg(&results, &path, title) {
+            Ok(()) => eprintln!("groups chart written to {}", path.display()),
+            Err(e) => eprintln!("no groups chart: {e:#}"),
+        }
     }
     Ok(())
 }
