@@ -80,8 +80,9 @@ impl Cache {
         }
     }
 
-    fn enabled(&self) -> bool {
-        self.max_bytes > 0 && self.max_entries > 0
+    /// Whether a payload of `len` bytes would be cached.
+    pub fn accepts(&self, len: usize) -> bool {
+        self.max_bytes > 0 && self.max_entries > 0 && len <= self.max_bytes
     }
 
     pub fn get(&self, group: u64, index: u64) -> Option<Bytes> {
@@ -90,9 +91,11 @@ impl Cache {
         run.entries.get(pos).map(|(b, _)| b.clone())
     }
 
-    /// Caches the payload of a just-appended entry.
-    pub fn insert(&mut self, group: u64, index: u64, payload: &[u8]) {
-        if !self.enabled() || payload.len() > self.max_bytes {
+    /// Caches the payload of a just-appended entry: a slice of its frame
+    /// in the queue, so the cache keeps that part of the queue's memory
+    /// (one group's run of entries) until the entry is dropped.
+    pub fn insert(&mut self, group: u64, index: u64, payload: Bytes) {
+        if !self.accepts(payload.len()) {
             return;
         }
         let run = self.runs.entry(group).or_default();
@@ -104,10 +107,10 @@ impl Cache {
         }
         let serial = self.next_serial;
         self.next_serial += 1;
-        run.entries.push_back((Bytes::copy_from_slice(payload), serial));
-        self.order.push_back((serial, group, index));
         self.len += 1;
         self.bytes += payload.len();
+        run.entries.push_back((payload, serial));
+        self.order.push_back((serial, group, index));
         while self.len > self.max_entries || self.bytes > self.max_bytes {
             self.evict_oldest();
         }
@@ -206,7 +209,7 @@ mod tests {
     fn bounded_by_count_and_bytes_and_follows_truncate() {
         let mut c = Cache::new(10, 3);
         for i in 1..=5 {
-            c.insert(0, i, &[i as u8; 2]);
+            c.insert(0, i, Bytes::copy_from_slice(&[i as u8; 2]));
         }
         assert_eq!(c.len(), 3);
         assert_eq!(c.get(0, 2), None);
@@ -214,24 +217,24 @@ mod tests {
         c.truncate_after(0, Some(3));
         assert_eq!(c.get(0, 4), None);
         assert_eq!(c.get(0, 3).unwrap().as_ref(), &[3, 3]);
-        c.insert(0, 4, &[9; 8]);
+        c.insert(0, 4, Bytes::copy_from_slice(&[9; 8]));
         assert!(c.bytes() <= 10);
         assert_eq!(c.get(0, 4).unwrap().as_ref(), &[9; 8]);
         c.purge_upto(0, 4);
         assert_eq!(c.len(), 0);
         let mut off = Cache::new(0, 0);
-        off.insert(0, 1, b"x");
+        off.insert(0, 1, Bytes::copy_from_slice(b"x"));
         assert_eq!(off.get(0, 1), None);
     }
 
     #[test]
     fn one_bound_for_all_groups_oldest_insertion_goes_first() {
         let mut c = Cache::new(1 << 20, 4);
-        c.insert(1, 10, b"a");
-        c.insert(2, 20, b"b");
-        c.insert(1, 11, b"c");
-        c.insert(3, 30, b"d");
-        c.insert(2, 21, b"e"); // evicts group 1's entry 10
+        c.insert(1, 10, Bytes::copy_from_slice(b"a"));
+        c.insert(2, 20, Bytes::copy_from_slice(b"b"));
+        c.insert(1, 11, Bytes::copy_from_slice(b"c"));
+        c.insert(3, 30, Bytes::copy_from_slice(b"d"));
+        c.insert(2, 21, Bytes::copy_from_slice(b"e")); // evicts group 1's entry 10
         assert_eq!(c.len(), 4);
         assert_eq!(c.get(1, 10), None);
         assert_eq!(c.get(1, 11).unwrap().as_ref(), b"c");
@@ -239,10 +242,10 @@ mod tests {
         assert_eq!((c.len(), c.get(2, 21)), (2, None));
         // Truncate and re-append the same index: the old record is stale.
         c.truncate_after(1, None);
-        c.insert(1, 11, b"x");
-        c.insert(4, 1, b"y");
-        c.insert(4, 2, b"z");
-        c.insert(4, 3, b"w"); // evicts group 3's entry 30, not the new 11
+        c.insert(1, 11, Bytes::copy_from_slice(b"x"));
+        c.insert(4, 1, Bytes::copy_from_slice(b"y"));
+        c.insert(4, 2, Bytes::copy_from_slice(b"z"));
+        c.insert(4, 3, Bytes::copy_from_slice(b"w")); // evicts group 3's entry 30, not the new 11
         assert_eq!(c.get(3, 30), None);
         assert_eq!(c.get(1, 11).unwrap().as_ref(), b"x");
         assert_eq!(c.len(), 4);
@@ -252,7 +255,7 @@ mod tests {
     fn stale_records_are_compacted() {
         let mut c = Cache::new(1 << 20, 1 << 20);
         for round in 0..5_000u64 {
-            c.insert(round % 7, 1, b"p");
+            c.insert(round % 7, 1, Bytes::copy_from_slice(b"p"));
             c.truncate_after(round % 7, None);
         }
         assert!(c.order.len() <= 2 * c.len() + 1025, "{} records for {} entries", c.order.len(), c.len());

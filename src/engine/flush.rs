@@ -2,7 +2,7 @@
 //!
 //! Appenders encode records into [`Segment`]s on their own thread; the one
 //! flush thread takes everything queued at once, writes each segment with
-//! one positional write, makes it durable with one `fdatasync` (plus the
+//! one positional (vectored) write, makes it durable with one `fdatasync` (plus the
 //! directory when a chunk was created), and only then fires the callbacks
 //! of everything that sync covered, in submission order. There is no
 //! timer: an idle queue is synced at once, and whatever arrives during an
@@ -310,13 +310,20 @@ fn wait_for_work(ctx: &FlushCtx) -> bool {
 /// Takes everything queued (possibly nothing: an inline flush took it),
 /// the callbacks too if `callbacks`. Called under the flush state's lock.
 fn take_now(q: &mut Queue, callbacks: bool) -> Batch {
-    let segments: Vec<Arc<Segment>> = q.segments.drain(..).map(Arc::new).collect();
+    let segments: Vec<Arc<Segment>> = q
+        .segments
+        .drain(..)
+        .map(|mut s| {
+            s.freeze();
+            Arc::new(s)
+        })
+        .collect();
     if !segments.is_empty() {
         q.flush_seq = q.flush_seq.wrapping_add(1);
     }
     q.inflight.extend(segments.iter().cloned());
     q.room_check = false;
-    let bytes = segments.iter().map(|s| s.bytes.len()).sum();
+    let bytes = segments.iter().map(|s| s.len()).sum();
     let callbacks = if callbacks { std::mem::take(&mut q.callbacks) } else { Vec::new() };
     q.unfired += callbacks.len();
     Batch { segments, callbacks, purge_below: q.purge_below.take(), bytes }
@@ -354,14 +361,14 @@ fn write_and_sync(ctx: &FlushCtx, tail: &mut TailFile, segments: &[Arc<Segment>]
     let mut created = Vec::new();
     let mut dirty = false;
     for seg in segments {
-        let mut body = &seg.bytes[..];
+        let mut body = seg.body(0);
         let mut at = seg.start;
         if seg.create {
-            let head = &seg.bytes[..seg.head_len];
+            let head = seg.head();
             let (f, allocated) = create_chunk(ctx, seg.chunk, seg.codec, head)?;
             ctx.stats.bytes_written.fetch_add(head.len() as u64, Ordering::Relaxed);
             ctx.stats.fsyncs.fetch_add(2, Ordering::Relaxed);
-            body = &seg.bytes[seg.head_len..];
+            body = seg.body(seg.head_len);
             at = seg.head_len as u64;
             let head_len = seg.head_len as u64;
             *tail = TailFile { id: seg.chunk, file: f, written: head_len, allocated: allocated.max(head_len) };
@@ -394,7 +401,7 @@ fn write_and_sync(ctx: &FlushCtx, tail: &mut TailFile, segments: &[Arc<Segment>]
             }
             tail.allocated = tail.allocated.max(want);
         }
-        tail.file.write_all_at(body, at).map_err(|e| Error::io("write", path(seg.chunk), e))?;
+        tail.file.write_all_vectored_at(&body.slices, at).map_err(|e| Error::io("write", path(seg.chunk), e))?;
         tail.written = end;
         tail.allocated = tail.allocated.max(end);
         ctx.stats.bytes_written.fetch_add(body.len() as u64, Ordering::Relaxed);

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::ThreadId;
 
+use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
@@ -93,36 +94,122 @@ impl Pipe {
 }
 
 /// Encoded bytes bound for one chunk file, contiguous from `start`.
+///
+/// The bytes are kept in parts, each encoded into a buffer sized for it
+/// (one append call's frames, say): a segment never grows by copying what
+/// it holds, the payload cache can keep slices of the parts instead of
+/// copies, and the flush thread writes all parts with one vectored write.
 #[derive(Debug)]
 pub(crate) struct Segment {
     pub chunk: u64,
     /// The chunk's codec (format version and salt).
     pub codec: crate::format::Codec,
     pub start: u64,
-    pub bytes: Vec<u8>,
+    /// Frozen parts, in order: `(offset in the chunk, bytes)`.
+    parts: Vec<(u64, Bytes)>,
+    /// Bytes encoded after the last part, not frozen yet. Records are
+    /// encoded here; [`freeze`](Self::freeze) makes them a part. Empty
+    /// once the flush thread has taken the segment.
+    pub open: Vec<u8>,
     /// The chunk file must be created (`create_new`) before this write.
     pub create: bool,
     /// For a created chunk: the length of its header and checkpoint, which
     /// are made durable (file and directory) before anything after them is
     /// written, so a damaged header followed by valid records can only be
-    /// media damage, never a crash.
+    /// media damage, never a crash. They are the segment's first part.
     pub head_len: usize,
     /// The segment ends with the chunk's footer: sync the file after it.
     pub seal: bool,
 }
 
 impl Segment {
-    pub fn end(&self) -> u64 {
-        self.start + self.bytes.len() as u64
+    /// An empty segment of `chunk` starting at `start`.
+    pub fn new(chunk: u64, codec: crate::format::Codec, start: u64) -> Segment {
+        Segment { chunk, codec, start, parts: Vec::new(), open: Vec::new(), create: false, head_len: 0, seal: false }
     }
 
-    /// The bytes at `[offset, offset + len)` of the chunk, if this segment holds them.
+    /// A segment that creates `chunk`: `head` (header and checkpoint) is
+    /// its first part.
+    pub fn create(chunk: u64, codec: crate::format::Codec, head: Vec<u8>) -> Segment {
+        let head_len = head.len();
+        let parts = vec![(0, Bytes::from(head))];
+        Segment { chunk, codec, start: 0, parts, open: Vec::new(), create: true, head_len, seal: false }
+    }
+
+    /// Bytes held, frozen or not.
+    pub fn len(&self) -> usize {
+        (self.frozen_end() - self.start) as usize + self.open.len()
+    }
+
+    pub fn end(&self) -> u64 {
+        self.frozen_end() + self.open.len() as u64
+    }
+
+    fn frozen_end(&self) -> u64 {
+        self.parts.last().map_or(self.start, |(at, b)| at + b.len() as u64)
+    }
+
+    /// Makes the open bytes a part; returns it (`None` if nothing is open).
+    pub fn freeze(&mut self) -> Option<&(u64, Bytes)> {
+        if self.open.is_empty() {
+            return None;
+        }
+        let at = self.frozen_end();
+        self.parts.push((at, Bytes::from(std::mem::take(&mut self.open))));
+        self.parts.last()
+    }
+
+    /// A created chunk's header and checkpoint.
+    pub fn head(&self) -> &[u8] {
+        self.parts.first().map_or(&[][..], |(_, b)| &b[..self.head_len.min(b.len())])
+    }
+
+    /// The bytes from `skip` bytes into the segment on.
+    pub fn body(&self, skip: usize) -> Body<'_> {
+        let from = self.start + skip as u64;
+        let mut slices = Vec::with_capacity(self.parts.len() + 1);
+        let open = (self.frozen_end(), &self.open[..]);
+        for (at, b) in self.parts.iter().map(|(at, b)| (*at, &b[..])).chain(std::iter::once(open)) {
+            let end = at + b.len() as u64;
+            if end > from {
+                slices.push(&b[from.saturating_sub(at) as usize..]);
+            }
+        }
+        Body { len: (self.end().saturating_sub(from)) as usize, slices }
+    }
+
+    /// The bytes at `[offset, offset + len)` of the chunk, if this segment
+    /// holds them. A record never spans two parts.
     pub fn get(&self, chunk: u64, offset: u64, len: usize) -> Option<&[u8]> {
         if chunk != self.chunk || offset < self.start || offset + len as u64 > self.end() {
             return None;
         }
-        let s = (offset - self.start) as usize;
-        Some(&self.bytes[s..s + len])
+        let open_at = self.frozen_end();
+        let (at, b) = if offset >= open_at {
+            (open_at, &self.open[..])
+        } else {
+            let k = self.parts.partition_point(|(at, _)| *at <= offset).checked_sub(1)?;
+            let (at, b) = &self.parts[k];
+            (*at, &b[..])
+        };
+        let s = (offset - at) as usize;
+        b.get(s..s + len)
+    }
+}
+
+/// Some of a segment's bytes, as the slices of its parts.
+pub(crate) struct Body<'a> {
+    pub slices: Vec<&'a [u8]>,
+    len: usize,
+}
+
+impl Body<'_> {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 }
 

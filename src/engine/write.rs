@@ -47,13 +47,15 @@ impl ChunkLog {
         B: AsRef<[u8]>,
     {
         self.wait_for_room()?;
+        // Gathered before the locks: their lengths size each part's buffer.
+        let entries: Vec<(u64, u64, B)> = entries.into_iter().collect();
         let mut sh = self.core.shared.write();
         let mut q = self.core.pipe.queue.lock();
         q.check()?;
-        let mut queued = false;
+        let mut part = Part::default();
         let result = (|| {
-            for (g, index, payload) in entries {
-                let payload = payload.as_ref();
+            for (k, (g, index, payload)) in entries.iter().enumerate() {
+                let (g, index, payload) = (*g, *index, payload.as_ref());
                 check_len(payload.len())?;
                 if index == u64::MAX {
                     return Err(Error::OutOfRange { what: "entry index", value: index, max: u64::MAX - 1 });
@@ -62,18 +64,39 @@ impl ChunkLog {
                 if let Some(grp) = sh.groups.get(&g) {
                     apply::check(&grp.state, &Change::Entry { index, slot: placeholder })?;
                 }
+                let rotate = self.must_rotate(&sh);
+                if rotate || part.group != Some(g) || part.bytes >= PART_MAX_BYTES {
+                    let small = run_bytes(sh.tail.codec, &entries[k..], true) < SMALL_RUN_BYTES;
+                    if rotate || !(small && part.mixed && part.bytes < PART_MAX_BYTES) {
+                        part.finish(&mut sh, &mut q);
+                        if rotate {
+                            self.rotate(&mut sh, &mut q)?;
+                        }
+                        let need = run_bytes(sh.tail.codec, &entries[k..], !small);
+                        open_segment(&sh, &mut q).open.reserve_exact(need);
+                        part.mixed = small;
+                    }
+                    part.group = Some(g);
+                }
+                // The chunk has room: checked above for this record.
                 let (offset, len) =
-                    self.enqueue(&mut sh, &mut q, |buf, at| format::encode_entry(buf, at, g, index, payload))?;
+                    encode_at_tail(&mut sh, &mut q, |buf, at| format::encode_entry(buf, at, g, index, payload));
                 let slot = Slot { chunk: sh.tail.id, offset, len };
                 let grp = sh.groups.entry(g).or_default();
                 apply::apply_checked(&mut grp.state, &mut grp.index, Change::Entry { index, slot });
                 grp.appends += 1;
                 sh.add_live(slot);
-                sh.cache.insert(g, index, payload);
-                queued = true;
+                part.bytes += len as usize;
+                match (sh.cache.accepts(payload.len()), part.mixed) {
+                    (false, _) => {}
+                    (true, true) => sh.cache.insert(g, index, Bytes::copy_from_slice(payload)),
+                    (true, false) => part.slices.push(Cached { index, offset, len, payload_len: payload.len() as u32 }),
+                }
             }
             Ok(())
         })();
+        part.finish(&mut sh, &mut q);
+        let queued = part.queued;
         drop(q);
         drop(sh);
         if queued {
@@ -332,24 +355,20 @@ impl ChunkLog {
         q: &mut Queue,
         encode: impl FnOnce(&mut Vec<u8>, Stamp) -> usize,
     ) -> Result<(u32, u32)> {
-        let cfg = &self.core.cfg;
-        // A format-1 chunk (a directory written by an older build) is
-        // sealed before anything new is written: new records go to a
-        // format-2 chunk.
-        if sh.tail.size >= cfg.chunk_max_size
-            || sh.tail.records >= cfg.chunk_max_records
-            || sh.tail.codec.version < format::FORMAT_VERSION
-        {
+        if self.must_rotate(sh) {
             self.rotate(sh, q)?;
         }
-        let at = Stamp { codec: sh.tail.codec, seq: q.flush_seq };
-        let seg = open_segment(sh, q);
-        let offset = seg.end();
-        let len = encode(&mut seg.bytes, at);
-        sh.tail.size += len as u64;
-        sh.tail.records += 1;
-        q.bytes += len;
-        Ok((offset as u32, len as u32))
+        Ok(encode_at_tail(sh, q, encode))
+    }
+
+    /// Whether the open chunk is full: the next record starts a new one. A
+    /// format-1 chunk (a directory written by an older build) is sealed
+    /// before anything new is written: new records go to a format-2 chunk.
+    fn must_rotate(&self, sh: &Shared) -> bool {
+        let cfg = &self.core.cfg;
+        sh.tail.size >= cfg.chunk_max_size
+            || sh.tail.records >= cfg.chunk_max_records
+            || sh.tail.codec.version < format::FORMAT_VERSION
     }
 
     /// Seals the open chunk (footer) and starts the next one (header and
@@ -379,7 +398,7 @@ impl ChunkLog {
         let stamp = Stamp { codec: sh.tail.codec, seq: q.flush_seq };
         let seg = open_segment(sh, q);
         let at = seg.end();
-        let n = format::encode_footer(&mut seg.bytes, stamp, at, &footer);
+        let n = format::encode_footer(&mut seg.open, stamp, at, &footer);
         seg.seal = true;
         q.bytes += n;
 
@@ -391,27 +410,102 @@ impl ChunkLog {
         sh.tail = Tail { id, size: bytes.len() as u64, records: 1, codec };
         self.core.reclaim.wake();
         q.bytes += bytes.len();
-        let head_len = bytes.len();
-        q.segments.push(Segment { chunk: id, codec, start: 0, bytes, create: true, head_len, seal: false });
+        q.segments.push(Segment::create(id, codec, bytes));
         Ok(())
     }
+}
+
+/// Encodes one record at the end of the open chunk (which must have room).
+/// Returns the record's `(offset, length)`.
+fn encode_at_tail(sh: &mut Shared, q: &mut Queue, encode: impl FnOnce(&mut Vec<u8>, Stamp) -> usize) -> (u32, u32) {
+    let at = Stamp { codec: sh.tail.codec, seq: q.flush_seq };
+    let seg = open_segment(sh, q);
+    let offset = seg.end();
+    let len = encode(&mut seg.open, at);
+    sh.tail.size += len as u64;
+    sh.tail.records += 1;
+    q.bytes += len;
+    (offset as u32, len as u32)
 }
 
 /// The open chunk's growing segment, created if the queue has none.
 fn open_segment<'q>(sh: &Shared, q: &'q mut Queue) -> &'q mut Segment {
     let reuse = q.segments.last().is_some_and(|s| s.chunk == sh.tail.id && !s.seal);
     if !reuse {
-        q.segments.push(Segment {
-            chunk: sh.tail.id,
-            codec: sh.tail.codec,
-            start: sh.tail.size,
-            bytes: Vec::new(),
-            create: false,
-            head_len: 0,
-            seal: false,
-        });
+        q.segments.push(Segment::new(sh.tail.id, sh.tail.codec, sh.tail.size));
     }
     q.segments.last_mut().expect("a segment was just ensured")
+}
+
+/// Largest part an append encodes its frames into before it starts
+/// another. A part of one group's entries lives until every cached entry
+/// in it is dropped: each group in the cache keeps at most two such parts
+/// partly alive (where eviction or a purge reached, where a truncation
+/// cut), each at most this plus one frame.
+const PART_MAX_BYTES: usize = 64 << 10;
+
+/// A run of one group's entries (in one append call) with fewer frame
+/// bytes than this shares a part with other groups' small runs, and the
+/// cache copies its payloads: a slice would keep the others' frames
+/// alive. A longer run gets parts of its own, and the cache keeps slices
+/// of them, so its payloads are copied once, into the frames.
+const SMALL_RUN_BYTES: usize = 1 << 10;
+
+/// The part an append call encodes its frames into.
+#[derive(Default)]
+struct Part {
+    /// The group of the last entry encoded; `None` before the first.
+    group: Option<u64>,
+    /// Small runs of any groups (the cache copies their payloads), or
+    /// one group's run (the cache keeps slices of the part).
+    mixed: bool,
+    bytes: usize,
+    /// A one-group part's entries, cached once the part is frozen.
+    slices: Vec<Cached>,
+    /// Something was queued (the flush thread must be woken).
+    queued: bool,
+}
+
+struct Cached {
+    index: u64,
+    offset: u32,
+    len: u32,
+    payload_len: u32,
+}
+
+impl Part {
+    /// Freezes the part and caches its one group's payloads as slices of
+    /// it.
+    fn finish(&mut self, sh: &mut Shared, q: &mut Queue) {
+        let group = self.group.take();
+        if std::mem::take(&mut self.bytes) == 0 {
+            return;
+        }
+        self.queued = true;
+        // The part is the open bytes of the open chunk's segment (a
+        // rotation finishes the part first).
+        let Some((at, part)) = q.segments.last_mut().and_then(|s| s.freeze()).cloned() else { return };
+        let Some(g) = group else { return };
+        for e in self.slices.drain(..) {
+            let end = (u64::from(e.offset) - at) as usize + e.len as usize - format::FRAME_CRC_LEN;
+            sh.cache.insert(g, e.index, part.slice(end - e.payload_len as usize..end));
+        }
+    }
+}
+
+/// Frame bytes of the first entries of `next`, up to [`PART_MAX_BYTES`]
+/// (one frame past it at most): of the first entry's group's run only,
+/// or (`one_group` false) of any groups.
+fn run_bytes<B: AsRef<[u8]>>(codec: Codec, next: &[(u64, u64, B)], one_group: bool) -> usize {
+    let Some(&(g, _, _)) = next.first() else { return 0 };
+    let mut n = 0;
+    for (eg, _, p) in next {
+        if (one_group && *eg != g) || n >= PART_MAX_BYTES {
+            break;
+        }
+        n += format::entry_frame_len(codec, *eg, p.as_ref().len());
+    }
+    n
 }
 
 fn check_len(len: usize) -> Result<()> {

@@ -32,7 +32,7 @@ pub use frame::{
 pub use header::{ChunkHeader, HeaderError, decode_header, encode_header, set_recycled};
 pub use record::{
     Record, decode_record, encode_checkpoint, encode_entry, encode_entry_copy, encode_group_removed, encode_opt_blob,
-    encode_purge, encode_truncate, encode_vote,
+    encode_purge, encode_truncate, encode_vote, entry_frame_len,
 };
 
 /// Magic bytes that open every chunk file.
@@ -48,9 +48,11 @@ pub const MAX_TAG_LEN: usize = 32;
 /// Length of a format-2 frame header (length, kind, flags, flush
 /// sequence, header CRC).
 pub const FRAME_HEADER_LEN: usize = 16;
+/// Length of the CRC that ends every frame.
+pub const FRAME_CRC_LEN: usize = 4;
 /// Bytes a format-2 frame adds around its group id and body (header and
 /// trailing CRC).
-pub const FRAME_OVERHEAD: usize = FRAME_HEADER_LEN + 4;
+pub const FRAME_OVERHEAD: usize = FRAME_HEADER_LEN + FRAME_CRC_LEN;
 /// Largest record body accepted (1 GiB + 64 KiB of room for framing).
 pub const MAX_BODY_LEN: u32 = (1 << 30) + (1 << 16);
 /// Largest entry payload or metadata blob accepted.

@@ -12,6 +12,12 @@ pub fn encode_entry(out: &mut Vec<u8>, at: Stamp, group: u64, index: u64, payloa
     encode_frame(out, at.codec, at.seq, group, RecordKind::Entry, &[&index.to_le_bytes(), payload])
 }
 
+/// The length of the entry frame [`encode_entry`] writes.
+pub fn entry_frame_len(codec: Codec, group: u64, payload_len: usize) -> usize {
+    let glen = if codec.version >= 2 { varint::len(group) } else { 0 };
+    codec.frame_overhead() + glen + 8 + payload_len
+}
+
 /// Appends a vote frame: the blob.
 pub fn encode_vote(out: &mut Vec<u8>, at: Stamp, group: u64, vote: &[u8]) -> usize {
     encode_frame(out, at.codec, at.seq, group, RecordKind::Vote, &[vote])

@@ -21,6 +21,12 @@ pub fn encode(mut v: u64, out: &mut [u8; MAX_LEN]) -> usize {
     }
 }
 
+/// The length of `v`'s encoding.
+pub const fn len(v: u64) -> usize {
+    let bits = 64 - (v | 1).leading_zeros() as usize;
+    bits.div_ceil(7)
+}
+
 /// Appends `v` to `out`.
 pub fn push(v: u64, out: &mut Vec<u8>) {
     let mut b = [0u8; MAX_LEN];
@@ -57,6 +63,7 @@ mod tests {
             let mut b = [0u8; MAX_LEN];
             let n = encode(v, &mut b);
             assert_eq!(decode(&b[..n]), Some((v, n)), "{v}");
+            assert_eq!(len(v), n, "{v}");
             assert_eq!(decode(&b[..n - 1]), None, "{v} cut short");
         }
         assert_eq!(decode(&[0x80, 0x00]), None, "overlong zero");
