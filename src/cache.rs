@@ -10,6 +10,15 @@
 //! `(serial, group, index)` give that order; records of entries already
 //! dropped by a truncation or purge are skipped, and the queue is compacted
 //! once stale records outnumber live ones.
+//!
+//! The bounds count payload bytes. A payload appended in a run of its
+//! group's entries is a slice of the queue part its frame was encoded into
+//! (`engine::write`), not a copy: the part stays in memory while any of
+//! its cached entries does. Parts hold one group's run, at most 64 KiB, so
+//! besides the cached payloads and their frames' overhead each group keeps
+//! at most two parts partly alive (where eviction or a purge reached, where
+//! a truncation cut). Payloads of small runs that share a part with other
+//! groups are copied.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};

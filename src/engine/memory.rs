@@ -47,8 +47,13 @@ impl Shared {
 
     /// Counts a new live entry frame.
     pub fn add_live(&mut self, slot: Slot) {
-        *self.live.entry(slot.chunk).or_default() += u64::from(slot.len);
-        self.live_bytes += u64::from(slot.len);
+        self.add_live_bytes(slot.chunk, slot.len.into());
+    }
+
+    /// Counts new live entry frames of `bytes` in all in `chunk`.
+    pub fn add_live_bytes(&mut self, chunk: u64, bytes: u64) {
+        *self.live.entry(chunk).or_default() += bytes;
+        self.live_bytes += bytes;
     }
 
     /// Uncounts the entries `lo..=hi` of `group` (about to be deleted):

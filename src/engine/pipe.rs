@@ -321,3 +321,39 @@ pub(crate) fn clone_err(e: &Error) -> Error {
         _ => Error::Closed,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::Codec;
+
+    #[test]
+    fn a_segment_reads_and_writes_across_its_parts() {
+        let mut s = Segment::create(7, Codec::v2(1), b"head".to_vec());
+        s.open.extend_from_slice(b"abc");
+        assert_eq!(s.freeze().map(|(at, b)| (*at, b.len())), Some((4, 3)));
+        assert!(s.freeze().is_none(), "nothing open");
+        s.open.extend_from_slice(b"defg");
+        s.freeze();
+        s.open.extend_from_slice(b"hi");
+        assert_eq!((s.len(), s.end()), (13, 13));
+        assert_eq!(s.head(), b"head");
+        // Each record lies in one part; a range across two is not served.
+        assert_eq!(s.get(7, 4, 3), Some(&b"abc"[..]));
+        assert_eq!(s.get(7, 7, 4), Some(&b"defg"[..]));
+        assert_eq!(s.get(7, 11, 2), Some(&b"hi"[..]));
+        assert_eq!(s.get(7, 6, 2), None);
+        assert_eq!(s.get(7, 12, 2), None, "past the end");
+        assert_eq!(s.get(8, 4, 3), None, "another chunk");
+        let body = s.body(4);
+        assert_eq!((body.len(), body.slices.concat()), (9, b"abcdefghi".to_vec()));
+        assert_eq!(s.body(5).slices, [&b"bc"[..], b"defg", b"hi"]);
+        assert!(s.body(13).is_empty());
+
+        let mut t = Segment::new(7, Codec::v2(1), 100);
+        t.open.extend_from_slice(b"xy");
+        assert_eq!((t.get(7, 100, 2), t.get(7, 99, 2)), (Some(&b"xy"[..]), None));
+        t.freeze();
+        assert_eq!((t.get(7, 101, 1), t.body(0).slices.concat()), (Some(&b"y"[..]), b"xy".to_vec()));
+    }
+}

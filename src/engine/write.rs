@@ -85,7 +85,6 @@ impl ChunkLog {
                 let grp = sh.groups.entry(g).or_default();
                 apply::apply_checked(&mut grp.state, &mut grp.index, Change::Entry { index, slot });
                 grp.appends += 1;
-                sh.add_live(slot);
                 part.bytes += len as usize;
                 match (sh.cache.accepts(payload.len()), part.mixed) {
                     (false, _) => {}
@@ -478,10 +477,13 @@ impl Part {
     /// it.
     fn finish(&mut self, sh: &mut Shared, q: &mut Queue) {
         let group = self.group.take();
-        if std::mem::take(&mut self.bytes) == 0 {
+        let bytes = std::mem::take(&mut self.bytes);
+        if bytes == 0 {
             return;
         }
         self.queued = true;
+        // The part's entries are live frames of the open chunk.
+        sh.add_live_bytes(sh.tail.id, bytes as u64);
         // The part is the open bytes of the open chunk's segment (a
         // rotation finishes the part first).
         let Some((at, part)) = q.segments.last_mut().and_then(|s| s.freeze()).cloned() else { return };

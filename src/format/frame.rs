@@ -174,14 +174,17 @@ pub fn encode_frame(out: &mut Vec<u8>, codec: Codec, seq: u32, group: u64, kind:
     if codec.version >= 2 {
         hdr[8..12].copy_from_slice(&seq.to_le_bytes());
     }
-    let hcrc = codec.crc(&[&hdr[..hlen - 4]]);
+    // One pass: the frame CRC goes on from the header CRC's state.
+    let mut h = codec.hasher();
+    h.update(&hdr[..hlen - 4]);
+    let hcrc = h.clone().finalize();
     hdr[hlen - 4..hlen].copy_from_slice(&hcrc.to_le_bytes());
     out.extend_from_slice(&hdr[..hlen]);
     out.extend_from_slice(&g[..glen]);
     for p in parts {
         out.extend_from_slice(p);
     }
-    let crc = codec.crc(&[&out[start..]]);
-    out.extend_from_slice(&crc.to_le_bytes());
+    h.update(&out[start + hlen - 4..]);
+    out.extend_from_slice(&h.finalize().to_le_bytes());
     out.len() - start
 }

@@ -96,9 +96,14 @@ impl Codec {
         self.frame_header_len() + 4
     }
 
+    /// A CRC-32 hasher seeded with the salt.
+    pub fn hasher(self) -> crc32fast::Hasher {
+        crc32fast::Hasher::new_with_initial(self.salt)
+    }
+
     /// The CRC-32 of `parts`, seeded with the salt.
     pub fn crc(self, parts: &[&[u8]]) -> u32 {
-        let mut h = crc32fast::Hasher::new_with_initial(self.salt);
+        let mut h = self.hasher();
         for p in parts {
             h.update(p);
         }
