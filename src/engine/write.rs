@@ -73,7 +73,19 @@ impl ChunkLog {
                             self.rotate(&mut sh, &mut q)?;
                         }
                         let need = run_bytes(sh.tail.codec, &entries[k..], !small);
-                        open_segment(&sh, &mut q).open.reserve_exact(need);
+                        let seg = open_segment(&sh, &mut q);
+                        if small {
+                            // Small runs keep filling the open buffer, across
+                            // calls too: a part per call of one small entry
+                            // made a flush of many appends thousands of tiny
+                            // buffers (pipelined flushes ran at half speed).
+                            seg.open.reserve(need);
+                        } else {
+                            // A one-group part starts a buffer of its own, so
+                            // its cached slices keep no other group's frames.
+                            seg.freeze();
+                            seg.open.reserve_exact(need);
+                        }
                         part.mixed = small;
                     }
                     part.group = Some(g);
@@ -484,6 +496,11 @@ impl Part {
         self.queued = true;
         // The part's entries are live frames of the open chunk.
         sh.add_live_bytes(sh.tail.id, bytes as u64);
+        if self.mixed {
+            // The cache copied these payloads: the buffer stays open for
+            // the next small runs (the flush freezes it).
+            return;
+        }
         // The part is the open bytes of the open chunk's segment (a
         // rotation finishes the part first).
         let Some((at, part)) = q.segments.last_mut().and_then(|s| s.freeze()).cloned() else { return };
