@@ -14,9 +14,8 @@
 //!    when it creates a chunk) made the rename durable: a new chunk must
 //!    never be written into a file whose old name could come back after a
 //!    crash. (The purge thread does not sync the directory for renames:
-//!    that sync would share the file system's journal commit with the
-//!    appends' `fdatasync`s and stall them; a lost rename only brings back
-//!    a purged chunk, which open deletes.)
+//!    nothing needs them durable sooner, and a rename a crash loses only
+//!    brings back a purged chunk, which open deletes.)
 //! 2. the flush thread, creating chunk `M`, takes a file from the pool,
 //!    writes `M`'s header and checkpoint at its start, syncs it, renames it
 //!    to `M.chunk` (never over an existing file) and syncs the directory;
