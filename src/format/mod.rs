@@ -212,11 +212,7 @@ pub fn chunk_file_name(id: u64) -> String {
 
 /// The chunk id in a chunk file name, if `name` is one.
 pub fn parse_chunk_file_name(name: &str) -> Option<u64> {
-    let digits = name.strip_suffix(".chunk")?;
-    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
+    parse_id_name(name, ".chunk")
 }
 
 /// File name of a purged chunk kept for reuse (see
@@ -228,7 +224,12 @@ pub fn free_file_name(id: u64) -> String {
 
 /// The former chunk id in a free (recycled) file name, if `name` is one.
 pub fn parse_free_file_name(name: &str) -> Option<u64> {
-    let digits = name.strip_suffix(".free")?;
+    parse_id_name(name, ".free")
+}
+
+/// The id in `name` if it is 20 decimal digits followed by `suffix`.
+fn parse_id_name(name: &str, suffix: &str) -> Option<u64> {
+    let digits = name.strip_suffix(suffix)?;
     if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
