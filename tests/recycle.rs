@@ -343,3 +343,81 @@ impl Vfs for SlowReads {
         StdVfs.sync_dir(dir)
     }
 }
+
+/// A recycled file that was sealed (footer and trailer written) but not yet
+/// cut to its trailer when the process stopped: the old life's bytes after
+/// the trailer are given back and the chunk stays sealed, with nothing cut
+/// as damage.
+#[test]
+fn a_sealed_recycled_chunk_with_its_old_bytes_after_the_trailer_stays_sealed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let cfg = |d: &Path| Config::new(d).chunk_max_size(2048).recycle_chunks_max(0);
+    let log = ChunkLog::open(cfg(&src)).unwrap();
+    log.append((1..=100).map(|i| (i, payload(i)))).unwrap();
+    log.close().unwrap();
+    let sealed = chunk_bytes(&src, 1);
+    assert_eq!(&sealed[sealed.len() - 8..], b"CLFOOTER", "chunk 1 is sealed");
+    // Another chunk's frames (another salt) stand in for the earlier life.
+    let stale = chunk_bytes(&src, 2)[format::HEADER_LEN..].to_vec();
+
+    let open_image = |name: &str, flagged: bool, tail: &[u8]| {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        let mut image = sealed.clone();
+        if flagged {
+            format::set_recycled(&mut image);
+        }
+        image.extend_from_slice(tail);
+        std::fs::write(dir.join(format::chunk_file_name(1)), &image).unwrap();
+        (dir.clone(), ChunkLog::open(cfg(&dir)).unwrap())
+    };
+    let (_, control) = open_image("control", true, &[]);
+    let last = control.state().last_index;
+    assert!(last.is_some_and(|l| l > 1 && l < 100), "{last:?}");
+
+    let (dir, log) = open_image("flagged", true, &stale);
+    assert_eq!(log.state().last_index, last);
+    let s = log.stats();
+    assert_eq!((s.recycled_bytes_trimmed, s.torn_bytes_cut), (stale.len() as u64, 0), "{s:?}");
+    assert_eq!(std::fs::metadata(dir.join(format::chunk_file_name(1))).unwrap().len(), sealed.len() as u64);
+    // Still sealed: the next entry goes to a new chunk.
+    let next = last.unwrap() + 1;
+    log.append([(next, payload(next))]).unwrap();
+    log.close().unwrap();
+    assert!(dir.join(format::chunk_file_name(2)).exists());
+    assert_eq!(ChunkLog::open(cfg(&dir)).unwrap().get(next).unwrap().as_deref(), Some(payload(next).as_slice()));
+}
+
+/// A `.free` file whose header does not read (a crash tore its rewrite):
+/// the salt of its old bytes is unknown, so open deletes it instead of
+/// reusing it; a readable one is kept.
+#[test]
+fn a_free_file_without_a_readable_header_is_deleted_not_reused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let cfg = || Config::new(dir).chunk_max_size(4096).recycle_chunks_max(4).reclaim_percent(0);
+    let log = ChunkLog::open(cfg()).unwrap();
+    log.append((1..=300).map(|i| (i, payload(i)))).unwrap();
+    log.purge(250, b"p").unwrap();
+    log.sync().unwrap();
+    wait_for_purges(&log);
+    assert_eq!(log.stats().recycled_files, 4);
+    log.close().unwrap();
+    let free: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "free"))
+        .collect();
+    assert_eq!(free.len(), 4);
+    // Tear the first file's header.
+    let mut bytes = std::fs::read(&free[0]).unwrap();
+    bytes[20] ^= 0xFF;
+    std::fs::write(&free[0], &bytes).unwrap();
+
+    let log = ChunkLog::open(cfg()).unwrap();
+    assert_eq!(log.stats().recycled_files, 3);
+    assert!(!free[0].exists(), "the torn free file is deleted");
+    assert!(free[1..].iter().all(|p| p.exists()));
+    assert_eq!(log.read_range(251..=300).unwrap().len(), 50);
+}
